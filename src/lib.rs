@@ -1,0 +1,19 @@
+//! essbot: pre-checks the ESS dossiers of Démarches Simplifiées against the national cahier des
+//! charges, writes the result back as private annotations, and tracks every financing milestone.
+//!
+//! # Layout
+//! - [`config`]: the TOML file and environment, validated into [`config::Settings`].
+//! - [`ds`]: the DS GraphQL client and the [`ds::model::Dossier`] it produces.
+//! - [`rules`]: the rulebook, pure functions from a dossier to findings.
+//! - [`milestones`]: the financing schedule, a pure function of events and today.
+//! - [`clock`]: time, injected.
+//!
+//! The DS sandbox that tests, benchmarks and `essbot demo` run against is the `ds-sandbox`
+//! crate (`sandbox/`): it shares no code with the client, so the client is tested against an
+//! independent implementation of the API.
+
+pub mod clock;
+pub mod config;
+pub mod ds;
+pub mod milestones;
+pub mod rules;
