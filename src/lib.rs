@@ -12,8 +12,10 @@
 //! crate (`sandbox/`): it shares no code with the client, so the client is tested against an
 //! independent implementation of the API.
 
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod ds;
 pub mod milestones;
 pub mod rules;
+pub mod telemetry;
