@@ -18,4 +18,5 @@ pub mod config;
 pub mod ds;
 pub mod milestones;
 pub mod rules;
+pub mod store;
 pub mod telemetry;
