@@ -1166,10 +1166,11 @@ impl Ctx<'_> {
             return (self.deadline(id, None, deployed, note), None);
         };
         let mut note = format!(
-            "au moins une activité de la mission socle doit être déployée 18 mois après le {} \
-             ({}) ; à défaut, la procédure de récupération des sommes versées est engagée",
-            anchor.libelle(),
-            fr(due)
+            "au moins une activité de la mission socle doit être déployée au plus tard le {}, \
+             18 mois après le {} ; à défaut, la procédure de récupération des sommes versées \
+             est engagée",
+            fr(due),
+            anchor.libelle()
         );
         let in_time = deployed.filter(|d| *d <= due);
         let mut m = self.deadline(id, Some(due), in_time, note.clone());
