@@ -1,0 +1,268 @@
+//! The errors of the DS client: [`ApiError`] for a call that failed, [`DecodeError`] for one
+//! dossier that could not be read while the rest of its page could.
+//!
+//! `ApiError`'s `Display` is the short French text `essbot status` and the alerts show to ARS and
+//! CPAM staff; callers branch on the variants (and on [`ApiError::is_retryable`]) instead of
+//! parsing it. No variant ever holds the DS token: messages that come from DS are scrubbed of it
+//! by the client before they are stored here.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+/// What a DS call was about, so that an access or lookup error names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// A démarche, by number.
+    Demarche(i64),
+    /// A dossier, by number.
+    Dossier(i64),
+    /// A dossier, by GraphQL id (mutations).
+    DossierId(String),
+}
+
+impl Subject {
+    /// "à la démarche 123" / "au dossier 123": the French needs the article folded in.
+    fn a(&self) -> String {
+        match self {
+            Self::Demarche(n) => format!("à la démarche {n}"),
+            Self::Dossier(n) => format!("au dossier {n}"),
+            Self::DossierId(id) => format!("au dossier {id}"),
+        }
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Demarche(n) => write!(f, "démarche {n}"),
+            Self::Dossier(n) => write!(f, "dossier {n}"),
+            Self::DossierId(id) => write!(f, "dossier {id}"),
+        }
+    }
+}
+
+/// "1 essai" / "4 essais".
+fn essais(n: &u32) -> String {
+    if *n <= 1 {
+        format!("{n} essai")
+    } else {
+        format!("{n} essais")
+    }
+}
+
+/// A failed DS call. `Display` is the French description shown to staff.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No token source is configured: nothing can be asked of DS.
+    #[error(
+        "aucun jeton DS configuré (ESSBOT_DS_TOKEN, ds.token_file ou $CREDENTIALS_DIRECTORY/ds-token)"
+    )]
+    NoToken,
+    /// The token cannot be sent in an HTTP header (a control character, typically a stray
+    /// newline in a hand-edited file). The token itself is never shown.
+    #[error("jeton DS inutilisable : il contient des caractères interdits dans un en-tête HTTP")]
+    InvalidToken,
+    /// The HTTP client or the rate limiter could not be built from the settings.
+    #[error("client DS impossible à construire : {0}")]
+    Client(String),
+    /// HTTP 401: DS tokens expire (one week by default); an administrator must issue a new one.
+    #[error("jeton expiré")]
+    TokenExpired,
+    /// HTTP 403: unknown or revoked token, or a request from outside the token's networks.
+    #[error("accès refusé par DS (HTTP 403) : {message}")]
+    Forbidden {
+        /// DS's own message, e.g. "Without a token, only persisted queries are allowed".
+        message: String,
+    },
+    /// GraphQL error `unauthorized`: the token is valid but does not cover this démarche.
+    #[error("jeton sans accès {}", .subject.a())]
+    NoAccess {
+        /// The démarche or dossier asked for.
+        subject: Subject,
+    },
+    /// GraphQL error `not_found`.
+    #[error("{subject} introuvable sur DS")]
+    NotFound {
+        /// The démarche or dossier asked for.
+        subject: Subject,
+    },
+    /// HTTP 429, still there after the allowed retries (or with a reset too far away to wait).
+    #[error(
+        "limite de requêtes DS atteinte (reprise à {}) après {}",
+        .reset.format("%H:%M:%S UTC"),
+        essais(.attempts)
+    )]
+    RateLimited {
+        /// When DS's rate window ends (`RateLimit-Reset`, else `Retry-After`, else one minute).
+        reset: DateTime<Utc>,
+        /// Attempts made, the first one included.
+        attempts: u32,
+    },
+    /// HTTP 5xx, still failing after the allowed retries.
+    #[error("DS indisponible (HTTP {status}) après {}", essais(.attempts))]
+    Unavailable {
+        /// The last HTTP status.
+        status: u16,
+        /// Attempts made, the first one included.
+        attempts: u32,
+    },
+    /// The request or the response took longer than `ds.timeout_secs`.
+    #[error("DS ne répond pas (délai dépassé) après {}", essais(.attempts))]
+    Timeout {
+        /// Attempts made, the first one included.
+        attempts: u32,
+    },
+    /// DS could not be reached (DNS, refused connection, TLS).
+    #[error("DS injoignable ({detail}) après {}", essais(.attempts))]
+    Connect {
+        /// The transport error, without the token (it only travels in a header).
+        detail: String,
+        /// Attempts made, the first one included.
+        attempts: u32,
+    },
+    /// Another HTTP status (400: a request DS could not parse; it is a bug on our side).
+    #[error("requête refusée par DS (HTTP {status}) : {message}")]
+    Http {
+        /// The HTTP status.
+        status: u16,
+        /// DS's message when it sent one.
+        message: String,
+    },
+    /// GraphQL errors DS returned instead of data.
+    #[error("erreur de DS sur {operation}{} : {message}", .code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    GraphQl {
+        /// The operation sent.
+        operation: &'static str,
+        /// `extensions.code` of the first error (`timeout`, `bad_request`...).
+        code: Option<String>,
+        /// Every error message, joined.
+        message: String,
+    },
+    /// The response is not the JSON the operation expects: malformed, cut short, or a shape
+    /// that does not match the schema.
+    #[error("réponse illisible de DS ({operation}) : {detail}")]
+    Decode {
+        /// The operation sent.
+        operation: &'static str,
+        /// What was wrong, with the JSON path when known.
+        detail: String,
+    },
+    /// A value essbot was about to send that DS could not accept (a non-finite decimal, too
+    /// many rows): refused before any request.
+    #[error("valeur refusée avant envoi à DS : {0}")]
+    InvalidInput(String),
+}
+
+impl ApiError {
+    /// True when trying the same call again later may succeed: rate limits, 5xx, timeouts,
+    /// connection failures and DS's own execution timeout. Never for 401/403 or bad input.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::RateLimited { .. }
+            | Self::Unavailable { .. }
+            | Self::Timeout { .. }
+            | Self::Connect { .. } => true,
+            Self::GraphQl { code, .. } => code.as_deref() == Some("timeout"),
+            _ => false,
+        }
+    }
+
+    /// True when the token itself is the problem (expired, revoked, missing, no access):
+    /// retrying is pointless until an administrator acts, and `status` should say so.
+    pub fn is_token_problem(&self) -> bool {
+        matches!(
+            self,
+            Self::NoToken
+                | Self::InvalidToken
+                | Self::TokenExpired
+                | Self::Forbidden { .. }
+                | Self::NoAccess { .. }
+        )
+    }
+
+    /// Records how many attempts a retried call made, for the final error's description.
+    pub(crate) fn with_attempts(mut self, n: u32) -> Self {
+        match &mut self {
+            Self::RateLimited { attempts, .. }
+            | Self::Unavailable { attempts, .. }
+            | Self::Timeout { attempts }
+            | Self::Connect { attempts, .. } => *attempts = n,
+            _ => {}
+        }
+        self
+    }
+}
+
+/// One dossier that could not be read; the other dossiers of its page are unaffected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("dossier {} illisible : {path} : {message}", .number.map(|n| n.to_string()).unwrap_or_else(|| "sans numéro".into()))]
+pub struct DecodeError {
+    /// The dossier's number, when the node had a readable one.
+    pub number: Option<i64>,
+    /// Where in the dossier: a JSON path, with the champ label when inside a champ
+    /// (`champs[3] « Nombre de médecins adhérents ».date`).
+    pub path: String,
+    /// What was wrong with the value found there.
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_are_short_french_sentences() {
+        assert_eq!(ApiError::TokenExpired.to_string(), "jeton expiré");
+        assert_eq!(
+            ApiError::NoAccess {
+                subject: Subject::Demarche(123)
+            }
+            .to_string(),
+            "jeton sans accès à la démarche 123"
+        );
+        assert_eq!(
+            ApiError::Unavailable {
+                status: 503,
+                attempts: 4
+            }
+            .to_string(),
+            "DS indisponible (HTTP 503) après 4 essais"
+        );
+        assert_eq!(
+            ApiError::Decode {
+                operation: "GetDossier",
+                detail: "EOF".into()
+            }
+            .to_string(),
+            "réponse illisible de DS (GetDossier) : EOF"
+        );
+    }
+
+    #[test]
+    fn only_transient_failures_are_retryable() {
+        assert!(ApiError::Timeout { attempts: 1 }.is_retryable());
+        assert!(
+            ApiError::Unavailable {
+                status: 502,
+                attempts: 1
+            }
+            .is_retryable()
+        );
+        assert!(!ApiError::TokenExpired.is_retryable());
+        assert!(
+            !ApiError::Forbidden {
+                message: String::new()
+            }
+            .is_retryable()
+        );
+        assert!(
+            ApiError::GraphQl {
+                operation: "GetDossier",
+                code: Some("timeout".into()),
+                message: String::new()
+            }
+            .is_retryable()
+        );
+    }
+}
