@@ -471,18 +471,19 @@ impl Ctx<'_> {
     }
 
     fn ps_stop(&self) -> Option<String> {
-        self.li_stop().or_else(|| {
-            match &self.f.ps_decision {
-                Some(PsDecision::Refused(d, motivation)) if motivation.trim().is_empty() => Some(
-                    format!("projet de santé refusé le {} (motivation non enregistrée)", fr(*d)),
-                ),
-                Some(PsDecision::Refused(d, motivation)) => Some(format!(
-                    "projet de santé refusé le {} (motif : {})",
-                    fr(*d),
-                    motivation.trim()
-                )),
-                _ => None,
+        self.li_stop().or_else(|| match &self.f.ps_decision {
+            Some(PsDecision::Refused(d, motivation)) if motivation.trim().is_empty() => {
+                Some(format!(
+                    "projet de santé refusé le {} (motivation non enregistrée)",
+                    fr(*d)
+                ))
             }
+            Some(PsDecision::Refused(d, motivation)) => Some(format!(
+                "projet de santé refusé le {} (motif : {})",
+                fr(*d),
+                motivation.trim()
+            )),
+            _ => None,
         })
     }
 
@@ -530,7 +531,11 @@ impl Ctx<'_> {
             due,
             done_on: None,
             overdue_since: None,
-            recipient: if id.is_payment() { Role::Cpam } else { Role::Ars },
+            recipient: if id.is_payment() {
+                Role::Cpam
+            } else {
+                Role::Ars
+            },
             amount_cents: None,
             blocker: None,
             note: why,
@@ -775,10 +780,8 @@ impl Ctx<'_> {
                         ));
                     }
                     Some(PsDecision::Validated(v)) => {
-                        m.note.push_str(&format!(
-                            " ; validation expresse postérieure du {}",
-                            fr(*v)
-                        ));
+                        m.note
+                            .push_str(&format!(" ; validation expresse postérieure du {}", fr(*v)));
                     }
                     None => {}
                 }
@@ -1047,7 +1050,11 @@ impl Ctx<'_> {
     }
 
     /// The dotation for `headcount`, with its explanation; `None` when it is not computed.
-    fn dotation_amount(&self, headcount: Option<Headcount>, on: NaiveDate) -> (Option<i64>, String) {
+    fn dotation_amount(
+        &self,
+        headcount: Option<Headcount>,
+        on: NaiveDate,
+    ) -> (Option<i64>, String) {
         let cfg = self.cfg;
         let Some(h) = headcount else {
             return (
@@ -1114,14 +1121,18 @@ impl Ctx<'_> {
         }
         let due = self.f.r.map(|r| add_months(r, SOCLE_MONTHS));
         let note = match (self.happened(self.f.socle_both), self.f.r) {
-            (Some(d), _) => format!("les deux activités de la mission socle sont déployées depuis le {}", fr(d)),
+            (Some(d), _) => format!(
+                "les deux activités de la mission socle sont déployées depuis le {}",
+                fr(d)
+            ),
             (None, Some(r)) => format!(
                 "les deux activités de la mission socle doivent être en place un an après le \
                  dépôt du projet de santé du {}",
                 fr(r)
             ),
-            (None, None) => "un an après le dépôt du projet de santé : date de dépôt non connue"
-                .into(),
+            (None, None) => {
+                "un an après le dépôt du projet de santé : date de dépôt non connue".into()
+            }
         };
         self.deadline(id, due, self.f.socle_both, note)
     }
@@ -1250,10 +1261,14 @@ impl Ctx<'_> {
         let anchor = self.cfg.targets_anchor;
         let due = months.and_then(|m| self.anchor(anchor).map(|a| add_months(a, m)));
         let what = match id {
-            MilestoneId::Adh30 => "objectif intermédiaire d'au moins 30 % des spécialistes \
-                 libéraux du territoire adhérents",
-            MilestoneId::Adh50 => "au moins 50 % des spécialistes libéraux du territoire \
-                 adhérents",
+            MilestoneId::Adh30 => {
+                "objectif intermédiaire d'au moins 30 % des spécialistes \
+                 libéraux du territoire adhérents"
+            }
+            MilestoneId::Adh50 => {
+                "au moins 50 % des spécialistes libéraux du territoire \
+                 adhérents"
+            }
             _ => "concertation traçable avec les autres acteurs de santé du territoire",
         };
         let mut note = match (months, due) {
@@ -1268,13 +1283,11 @@ impl Ctx<'_> {
                 anchor.libelle()
             ),
         };
-        if id != MilestoneId::Gouv5 {
-            if let Some((from, n)) = self.f.members_on(self.today) {
-                note.push_str(&format!(
-                    " ; dernier effectif connu : {n} médecins adhérents depuis le {}",
-                    fr(from)
-                ));
-            }
+        if let (true, Some((from, n))) = (id != MilestoneId::Gouv5, self.f.members_on(self.today)) {
+            note.push_str(&format!(
+                " ; dernier effectif connu : {n} médecins adhérents depuis le {}",
+                fr(from)
+            ));
         }
         if let Some(d) = self.happened(self.f.targets.get(&id).copied()) {
             note = format!("atteint le {} ({what})", fr(d));
@@ -1300,5 +1313,9 @@ fn join(a: &str, b: &str) -> String {
 
 /// `1er`, `2e`, `3e`...
 fn ordinal(n: u32) -> String {
-    if n == 1 { "1er".into() } else { format!("{n}e") }
+    if n == 1 {
+        "1er".into()
+    } else {
+        format!("{n}e")
+    }
 }

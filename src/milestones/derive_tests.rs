@@ -114,7 +114,11 @@ fn an_empty_timeline_lists_every_milestone_without_dates() {
             "GOUV-5"
         ]
     );
-    assert!(s.milestones.iter().all(|m| m.state == AVenir && m.due.is_none()));
+    assert!(
+        s.milestones
+            .iter()
+            .all(|m| m.state == AVenir && m.due.is_none())
+    );
     assert_eq!(s.project, 0);
     assert_eq!(next_deadline(&s, d(2026, 7, 1)), None);
 }
@@ -135,7 +139,10 @@ fn ps_due_is_six_calendar_months_after_d0_clamped_to_the_month_end() {
         late.milestone(PsDue).expect("listed").overdue_since,
         Some(d(2026, 7, 13))
     );
-    assert_eq!(next_deadline(&late, d(2026, 7, 13)), Some((PsDue, d(2026, 7, 12))));
+    assert_eq!(
+        next_deadline(&late, d(2026, 7, 13)),
+        Some((PsDue, d(2026, 7, 12)))
+    );
 }
 
 #[test]
@@ -170,9 +177,16 @@ fn tacit_validation_two_months_after_the_ps_then_amo2_is_due() {
     let tacite = after.milestone(PsTacite).expect("listed");
     assert_eq!(tacite.state, Fait);
     assert_eq!(tacite.done_on, Some(d(2027, 2, 28)));
-    assert!(tacite.note.contains("réputé validé le 28/02/2027"), "{}", tacite.note);
+    assert!(
+        tacite.note.contains("réputé validé le 28/02/2027"),
+        "{}",
+        tacite.note
+    );
     assert_eq!(state(&after, Amo2), Du);
-    assert_eq!(after.milestone(Amo2).expect("listed").amount_cents, Some(4_000_000));
+    assert_eq!(
+        after.milestone(Amo2).expect("listed").amount_cents,
+        Some(4_000_000)
+    );
     assert_eq!(state(&after, Finess), Du);
     assert_eq!(due(&after, Finess), Some(d(2027, 2, 28)));
 
@@ -261,7 +275,11 @@ fn a_refusal_before_the_tacit_date_stops_amo2_and_the_dotation() {
         )
         .on(d(2026, 9, 1));
     assert_eq!(state(&s, Amo2), SansObjet);
-    assert!(s.warnings[0].contains("sans motivation"), "{:?}", s.warnings);
+    assert!(
+        s.warnings[0].contains("sans motivation"),
+        "{:?}",
+        s.warnings
+    );
 }
 
 #[test]
@@ -283,7 +301,11 @@ fn a_refusal_on_the_last_day_prevents_the_tacit_validation_but_not_after() {
     let s = refused(d(2026, 9, 2)).on(d(2026, 9, 10));
     let tacite = s.milestone(PsTacite).expect("listed");
     assert_eq!(tacite.state, Fait);
-    assert!(tacite.note.contains("refus enregistré ensuite le 02/09/2026"));
+    assert!(
+        tacite
+            .note
+            .contains("refus enregistré ensuite le 02/09/2026")
+    );
     assert_eq!(state(&s, Amo2), SansObjet);
 
     // …unless AMO-2 was already paid: that stays recorded.
@@ -339,7 +361,10 @@ fn no_payment_is_proposed_without_an_association_on_file() {
     assert_eq!(m.state, AVenir);
     assert_eq!(m.blocker, Some(Blocker::AssociationNotOnFile));
     assert!(m.note.contains("LI-JUR-01"));
-    assert_eq!(next_deadline(&s, d(2026, 6, 1)), Some((PsDue, d(2026, 7, 12))));
+    assert_eq!(
+        next_deadline(&s, d(2026, 6, 1)),
+        Some((PsDue, d(2026, 7, 12)))
+    );
 
     // Checked and absent (neither RNA nor SIRET): still blocked.
     let absent = t.clone().add(
@@ -398,7 +423,11 @@ fn dotation_is_linear_between_10_and_100_members() {
     assert_eq!(p9.amount_cents, None);
     assert_eq!(p9.blocker, Some(Blocker::AmountNotComputed));
     assert_eq!(p9.state, Du);
-    assert!(p9.explanation.contains("dérogation de la CPN"), "{}", p9.explanation);
+    assert!(
+        p9.explanation.contains("dérogation de la CPN"),
+        "{}",
+        p9.explanation
+    );
     assert!(p9.explanation.contains("n = 9 < 10"), "{}", p9.explanation);
 
     assert_eq!(dotation_at(10).amount_cents, Some(5_000_000));
@@ -417,8 +446,14 @@ fn dotation_is_linear_between_10_and_100_members() {
     assert_eq!(dotation_at(100).amount_cents, Some(10_000_000));
     let p150 = dotation_at(150);
     assert_eq!(p150.amount_cents, Some(10_000_000));
-    assert!(p150.explanation.contains("n = 150 ≥ 100 : plafond de 100 000,00 €"));
-    assert!(p150.explanation.contains("à la signature du contrat le 01/09/2026"));
+    assert!(
+        p150.explanation
+            .contains("n = 150 ≥ 100 : plafond de 100 000,00 €")
+    );
+    assert!(
+        p150.explanation
+            .contains("à la signature du contrat le 01/09/2026")
+    );
 }
 
 #[test]
@@ -465,7 +500,10 @@ fn dot_k_waits_for_the_anniversary_and_the_justificatifs() {
     assert_eq!(due(&s, Dot(3)), Some(d(2028, 9, 1)));
 
     // Justificatifs received after the anniversary: the payment is due from their receipt.
-    let t = t.add(EventKind::JustificatifsReceived { year: 1 }, d(2027, 10, 10));
+    let t = t.add(
+        EventKind::JustificatifsReceived { year: 1 },
+        d(2027, 10, 10),
+    );
     let s = t.on(d(2027, 10, 10));
     let m = s.milestone(Dot(2)).expect("listed");
     assert_eq!(m.state, Du);
@@ -474,8 +512,9 @@ fn dot_k_waits_for_the_anniversary_and_the_justificatifs() {
     assert_eq!(m.amount_cents, Some(7_500_000));
     let p = payment(&s, Dot(2));
     assert!(
-        p.explanation
-            .starts_with("n = 55 médecins adhérents tout au long de l'année du 01/09/2026 au 31/08/2027"),
+        p.explanation.starts_with(
+            "n = 55 médecins adhérents tout au long de l'année du 01/09/2026 au 31/08/2027"
+        ),
         "{}",
         p.explanation
     );
@@ -500,8 +539,18 @@ fn dot_k_uses_the_time_weighted_average_over_the_contract_year() {
     assert_eq!(p.amount_cents, Some(7_774_734));
     assert_eq!(p.state, Du);
     assert_eq!(p.due, Some(d(2027, 9, 1)));
-    assert!(p.explanation.contains("n = 59,95 : moyenne des effectifs pondérée"), "{}", p.explanation);
-    assert!(p.explanation.contains("20 du 01/09/2026 au 31/12/2026 (122 j)"), "{}", p.explanation);
+    assert!(
+        p.explanation
+            .contains("n = 59,95 : moyenne des effectifs pondérée"),
+        "{}",
+        p.explanation
+    );
+    assert!(
+        p.explanation
+            .contains("20 du 01/09/2026 au 31/12/2026 (122 j)"),
+        "{}",
+        p.explanation
+    );
     // DOT-1 used the count at the signature.
     assert_eq!(payment(&s, Dot(1)).amount_cents, Some(5_555_556));
 }
@@ -515,7 +564,10 @@ fn dot_k_falls_back_on_the_count_at_the_anniversary() {
         .on(d(2027, 9, 1));
     let p = payment(&s, Dot(2));
     assert_eq!(p.amount_cents, Some(6_111_111));
-    assert!(p.explanation.contains("à la date anniversaire du 01/09/2027"));
+    assert!(
+        p.explanation
+            .contains("à la date anniversaire du 01/09/2027")
+    );
     assert!(p.explanation.contains("historique des adhésions incomplet"));
     // DOT-1: nobody counted at the signature.
     let p1 = payment(&s, Dot(1));
@@ -570,7 +622,11 @@ fn the_18_month_check_never_deployed_starts_the_recovery() {
     let s = t.on(d(2027, 7, 13));
     let m = s.milestone(Oper18).expect("listed");
     assert_eq!(m.state, EnRetard);
-    assert!(m.note.contains("sommes versées à récupérer : 80 000,00 €"), "{}", m.note);
+    assert!(
+        m.note.contains("sommes versées à récupérer : 80 000,00 €"),
+        "{}",
+        m.note
+    );
     let r = s
         .payments
         .iter()
@@ -592,7 +648,11 @@ fn the_18_month_check_deployed_late() {
     let m = s.milestone(Oper18).expect("listed");
     assert_eq!(m.state, Fait);
     assert_eq!(m.done_on, Some(d(2027, 9, 1)));
-    assert!(m.note.contains("après l'échéance du 12/07/2027"), "{}", m.note);
+    assert!(
+        m.note.contains("après l'échéance du 12/07/2027"),
+        "{}",
+        m.note
+    );
     let r = s
         .payments
         .iter()
@@ -620,7 +680,12 @@ fn membership_and_governance_targets() {
     let t = Timeline::standard().members(42, d(2026, 6, 1));
     let s = t.on(d(2026, 7, 1));
     assert_eq!(due(&s, Adh30), None);
-    assert!(s.milestone(Adh30).expect("listed").note.contains("ne fixe pas de date"));
+    assert!(
+        s.milestone(Adh30)
+            .expect("listed")
+            .note
+            .contains("ne fixe pas de date")
+    );
     assert!(
         s.milestone(Adh50)
             .expect("listed")
@@ -630,12 +695,7 @@ fn membership_and_governance_targets() {
     assert_eq!(due(&s, Adh50), Some(d(2031, 1, 12)));
     assert_eq!(due(&s, Gouv5), Some(d(2031, 1, 12)));
     assert_eq!(state(&t.on(d(2031, 1, 13)), Adh50), EnRetard);
-    let met = t.add(
-        EventKind::TargetMet {
-            milestone: Adh50,
-        },
-        d(2030, 6, 1),
-    );
+    let met = t.add(EventKind::TargetMet { milestone: Adh50 }, d(2030, 6, 1));
     assert_eq!(state(&met.on(d(2031, 1, 13)), Adh50), Fait);
 
     let cfg = MilestonesConfig {

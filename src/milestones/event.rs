@@ -39,10 +39,10 @@ impl MilestoneId {
             Self::Oper18 => {
                 "Contrôle à 18 mois : au moins une activité de la mission socle déployée".into()
             }
-            Self::Adh30 => "Objectif intermédiaire : au moins 30 % des spécialistes adhérents".into(),
-            Self::Adh50 => {
-                "Au moins 50 % des spécialistes libéraux du territoire adhérents".into()
+            Self::Adh30 => {
+                "Objectif intermédiaire : au moins 30 % des spécialistes adhérents".into()
             }
+            Self::Adh50 => "Au moins 50 % des spécialistes libéraux du territoire adhérents".into(),
             Self::Gouv5 => "Concertation traçable avec les autres acteurs de santé".into(),
         }
     }
@@ -232,7 +232,9 @@ pub struct Event {
 /// Why an event cannot be recorded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
-    #[error("jalon inconnu « {0} » (attendu : AMO-1, PS-DUE, PS-TACITE, AMO-2, FINESS, DOT-k, SOCLE, OPER-18, ADH-30, ADH-50 ou GOUV-5)")]
+    #[error(
+        "jalon inconnu « {0} » (attendu : AMO-1, PS-DUE, PS-TACITE, AMO-2, FINESS, DOT-k, SOCLE, OPER-18, ADH-30, ADH-50 ou GOUV-5)"
+    )]
     UnknownMilestone(String),
     #[error("un refus du projet de santé doit être motivé")]
     MissingMotivation,

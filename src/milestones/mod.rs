@@ -7,8 +7,11 @@
 //!   recorded wins, nothing is overwritten.
 //! - [`derive`]: the [`ProjectSchedule`], every milestone with its due date and [`State`], and
 //!   every payment with its amount in cents and a French explanation of how it was computed.
-//! - [`render`]: the `essbot milestones` and `essbot payments` outputs (table, CSV, JSON, ICS).
-//! - [`alerts`]: which alerts are due today, each with a stable key so that it is sent once.
+//! - Renderers for `essbot milestones` and `essbot payments`: [`milestones_table`],
+//!   [`milestones_csv`], [`milestones_json`], [`milestones_ics`], [`payments_table`],
+//!   [`payments_csv`], [`payments_json`], and the `--due-within` filter [`due_within`].
+//! - [`plan_alerts`]: which alerts are due today, each with a stable key so that it is sent
+//!   once, worded in French; [`digest`]: the daily digest text per recipient role.
 //!
 //! # Defaults where the cahier des charges is silent (ess-facts §11)
 //! - Q5, start of the 18-month "operational" clock: the lettre d'intention's `dateDepot` (D0),
@@ -31,8 +34,8 @@ mod derive;
 mod event;
 mod money;
 
-pub mod alerts;
-pub mod render;
+mod alerts;
+mod render;
 
 #[cfg(test)]
 mod derive_tests;
@@ -41,12 +44,17 @@ use serde::Deserialize;
 
 use crate::config::Problem;
 
+pub use alerts::{AlertKind, DEFAULT_LEAD_DAYS, DossierLinks, PlannedAlert, digest, plan_alerts};
 pub use calendar::{add_months, format_date_fr};
 pub use derive::{
     Blocker, Milestone, Payment, PaymentKind, ProjectSchedule, Role, State, derive, next_deadline,
 };
 pub use event::{Event, EventError, EventKind, EventSlot, EventSource, MilestoneId, SocleScope};
 pub use money::format_eur;
+pub use render::{
+    CsvStyle, due_within, ics_uid, milestones_csv, milestones_ics, milestones_json,
+    milestones_table, payments_csv, payments_json, payments_table, project_label,
+};
 
 /// Tunable parts of the schedule (`[milestones]` in the configuration). The defaults are the
 /// cahier des charges' figures; they are configuration so that a caisse can follow its own

@@ -33,7 +33,8 @@ pub fn due_within(
     let limit = today
         .checked_add_days(Days::new(days.into()))
         .unwrap_or(NaiveDate::MAX);
-    let keep = |state: State, due: Option<NaiveDate>| state.is_open() && due.is_some_and(|d| d <= limit);
+    let keep =
+        |state: State, due: Option<NaiveDate>| state.is_open() && due.is_some_and(|d| d <= limit);
     schedules
         .iter()
         .map(|s| ProjectSchedule {
@@ -97,7 +98,15 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         out.trim_end().to_owned() + "\n"
     };
     let mut out = line(header.to_vec());
-    out.push_str(&line(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect()));
+    out.push_str(&line(
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    ));
     for row in rows {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
@@ -445,7 +454,10 @@ mod tests {
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[0].starts_with("Projet   Jalon      Libellé"), "{out}");
         assert!(lines[0].ends_with("Montant      Observations"), "{out}");
-        let amo1 = lines.iter().find(|l| l.contains("AMO-1")).expect("AMO-1 row");
+        let amo1 = lines
+            .iter()
+            .find(|l| l.contains("AMO-1"))
+            .expect("AMO-1 row");
         assert!(amo1.contains("15/04/2026"), "{amo1}");
         assert!(amo1.contains("à venir"), "{amo1}");
         assert!(amo1.contains("40 000,00 €"), "{amo1}");
@@ -462,7 +474,10 @@ mod tests {
         let out = milestones_csv(&schedules(), CsvStyle::Tableur);
         assert!(out.starts_with('\u{feff}'));
         let body = out.trim_start_matches('\u{feff}');
-        assert!(body.starts_with("lettre_intention;projet_sante;jalon;"), "{body}");
+        assert!(
+            body.starts_with("lettre_intention;projet_sante;jalon;"),
+            "{body}"
+        );
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(b';')
             .from_reader(body.as_bytes());
@@ -541,10 +556,8 @@ mod tests {
         assert_eq!(prop(amo1, "DTEND"), "20260416");
         let dtstart = amo1.find_prop("DTSTART").expect("DTSTART");
         assert!(
-            dtstart
-                .params
-                .iter()
-                .any(|p| p.key.as_str() == "VALUE" && p.val.as_ref().is_some_and(|v| v.as_str() == "DATE"))
+            dtstart.params.iter().any(|p| p.key.as_str() == "VALUE"
+                && p.val.as_ref().is_some_and(|v| v.as_str() == "DATE"))
         );
         assert_eq!(prop(amo1, "DTSTAMP"), "20260331T233320Z");
         assert_eq!(
@@ -552,8 +565,14 @@ mod tests {
             "ESS LI 1234 — AMO-1 : Crédit d'amorçage, première moitié (40 000,00 €)"
         );
         let description = prop(amo1, "DESCRIPTION");
-        assert!(description.starts_with("État au 01/04/2026 : à venir\nDestinataire : CPAM"), "{description}");
-        assert!(description.contains("Calcul : première moitié du crédit d'amorçage : 80 000,00 € × 1/2"));
+        assert!(
+            description.starts_with("État au 01/04/2026 : à venir\nDestinataire : CPAM"),
+            "{description}"
+        );
+        assert!(
+            description
+                .contains("Calcul : première moitié du crédit d'amorçage : 80 000,00 € × 1/2")
+        );
         // Stable: the same schedule gives the same calendar.
         assert_eq!(out, milestones_ics(&schedules(), stamp));
     }
