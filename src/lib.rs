@@ -15,8 +15,12 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod ds;
+pub mod lock;
+pub mod metrics;
 pub mod milestones;
 pub mod rules;
+pub mod schedule;
 pub mod store;
 pub mod telemetry;
