@@ -1,10 +1,311 @@
 //! The rulebook: pure pre-check of lettres d'intention and projets de santé against the
-//! cahier des charges (../shared/spec/rules.md). No I/O here: reference data and "today" come in
-//! as arguments, so every rule is unit-tested at its boundaries.
+//! cahier des charges (../shared/spec/rules.md). No I/O here: reference data, the other known
+//! projects and "today" come in as arguments, so every rule is unit-tested at its boundaries.
+//!
+//! The path of a dossier through the rulebook:
+//! 1. [`mapping::resolve`] checks once, per démarche, that the configured champs exist and can
+//!    give the domain field they are mapped to ([`ResolvedMapping`]);
+//! 2. [`extract::extract_lettre`] / [`extract::extract_projet`] read a [`Dossier`]'s typed values
+//!    into domain inputs where every field is a [`Read`]: a value, or why there is none;
+//! 3. [`evaluate_lettre`] / [`evaluate_projet`] apply the rules and return [`Finding`]s;
+//! 4. [`Report`] orders them, gives the [`Verdict`] and renders the French annotation text.
+//!
+//! [`check`] does 2 to 4 for one dossier; [`check_batch`] for many.
 
-use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::config::Problem;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{DemarcheKind, Problem};
+use crate::ds::model::{Dossier, DossierState};
+
+pub mod extract;
+mod lettre;
+pub mod mapping;
+mod projet;
+pub mod reference;
+pub mod report;
+pub mod text;
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use extract::{LettreIntention, ProjetSante, Read, extract_lettre, extract_projet};
+pub use mapping::{MappingError, ResolvedChamp, ResolvedMapping, describe, resolve};
+pub use reference::{ReferenceData, ReferenceError, ReferenceSources};
+pub use report::{Report, Verdict};
+
+/// Version of the rulebook, written at the end of every report and part of its fingerprint:
+/// bump it whenever a rule's logic or wording changes, so that dossiers are re-annotated.
+/// Read as: cahier des charges of January 2025, first revision of our rules.
+pub const RULEBOOK_VERSION: &str = "2025.01-r1";
+
+/// How serious a finding is (rules.md, "Severities"); the order is the report's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// The dossier does not meet a condition of the cahier as filed.
+    Bloquant,
+    /// Not met, but the CPN may grant an exception: to be submitted, never compliant.
+    Derogation,
+    /// A human must look at it.
+    Avertissement,
+    /// A computed fact useful to the instructor.
+    Info,
+}
+
+impl Severity {
+    /// The word the report uses.
+    pub fn libelle(self) -> &'static str {
+        match self {
+            Self::Bloquant => "bloquant",
+            Self::Derogation => "dérogation",
+            Self::Avertissement => "avertissement",
+            Self::Info => "info",
+        }
+    }
+}
+
+macro_rules! rule_ids {
+    ($($variant:ident => $id:literal, $title:literal;)*) => {
+        /// Identifier of a rule of rules.md; its string form is what staff see.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        pub enum RuleId {
+            $(#[doc = $title] #[serde(rename = $id)] $variant,)*
+        }
+
+        impl RuleId {
+            /// Every rule of the rulebook.
+            pub const ALL: &'static [RuleId] = &[$(Self::$variant),*];
+
+            /// The identifier as rules.md writes it (`LI-ADH-01`).
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $id,)* }
+            }
+
+            /// What the rule checks, in French.
+            pub fn intitule(self) -> &'static str {
+                match self { $(Self::$variant => $title,)* }
+            }
+        }
+    };
+}
+
+rule_ids! {
+    LiTerr01 => "LI-TERR-01", "Le territoire est composé de départements entiers ou d'une région entière.";
+    LiTerr02 => "LI-TERR-02", "Aucune ESS de la même spécialité ne couvre déjà ces départements.";
+    LiSpec01 => "LI-SPEC-01", "Une seule spécialité médicale, hors médecine générale.";
+    LiSpec02 => "LI-SPEC-02", "Le périmètre est une spécialité, pas une pathologie.";
+    LiDemo01 => "LI-DEMO-01", "Au moins 10 médecins de la spécialité sur le territoire.";
+    LiAdh01 => "LI-ADH-01", "Au moins 10 % des libéraux de la spécialité sont adhérents.";
+    LiAdh02 => "LI-ADH-02", "Les effectifs déclarés sont cohérents entre eux et avec la démographie.";
+    LiJur01 => "LI-JUR-01", "La structure porteuse est une association loi 1901.";
+    LiCont01 => "LI-CONT-01", "La lettre contient les mentions obligatoires.";
+    LiMiss01 => "LI-MISS-01", "Les actions couvrent les deux activités de la mission socle.";
+    LiGouv01 => "LI-GOUV-01", "La gouvernance est composée de médecins spécialistes libéraux.";
+    LiCoop01 => "LI-COOP-01", "Les coopérations avec les acteurs du territoire sont déclarées.";
+    LiHosp01 => "LI-HOSP-01", "L'articulation avec les professionnels hospitaliers est déclarée.";
+    LiCaisse01 => "LI-CAISSE-01", "La caisse compétente est celle du siège de l'association.";
+    PsLink01 => "PS-LINK-01", "Le projet de santé est rattaché à une lettre d'intention acceptée.";
+    PsDel01 => "PS-DEL-01", "Le projet de santé est déposé dans les 6 mois de la lettre d'intention.";
+    PsCont01 => "PS-CONT-01", "Le projet de santé contient les éléments obligatoires.";
+    PsInd01 => "PS-IND-01", "Au moins un indicateur qualitatif est défini.";
+    PsInd02 => "PS-IND-02", "Les cinq indicateurs nationaux sont repris.";
+    PsAdh01 => "PS-ADH-01", "Au moins 10 % des libéraux de la spécialité sont adhérents.";
+    PsGouv01 => "PS-GOUV-01", "La gouvernance est composée de médecins spécialistes libéraux.";
+}
+
+impl PartialOrd for RuleId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for RuleId {
+    /// By identifier text, so that the report's order is the alphabetical one staff expect.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+/// Where in the dossier a finding comes from: the champ's label and, when there is one, the
+/// value read there (as DS displays it or as parsed).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Evidence {
+    pub champ: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valeur: Option<String>,
+}
+
+/// One result of one rule on one dossier.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Finding {
+    pub rule: RuleId,
+    pub severity: Severity,
+    /// French, for an ARS instructor: what was found and what was expected; no final period.
+    pub message: String,
+    pub evidence: Vec<Evidence>,
+    /// For a missing or unreadable item: what the applicant should supply, in French, for the
+    /// optional message to the applicant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub a_completer: Option<String>,
+}
+
+impl Finding {
+    /// A finding with no evidence yet.
+    pub fn new(rule: RuleId, severity: Severity, message: impl Into<String>) -> Self {
+        Self {
+            rule,
+            severity,
+            message: message.into(),
+            evidence: Vec::new(),
+            a_completer: None,
+        }
+    }
+
+    /// Adds the champ (and value) the finding is about.
+    pub fn champ(mut self, champ: impl Into<String>, valeur: Option<String>) -> Self {
+        self.evidence.push(Evidence {
+            champ: champ.into(),
+            valeur,
+        });
+        self
+    }
+
+    /// Marks the finding as an item the applicant has to complete.
+    pub fn a_completer(mut self, what: impl Into<String>) -> Self {
+        self.a_completer = Some(what.into());
+        self
+    }
+}
+
+/// Whether an earlier dossier blocks the same specialty and territory (LI-TERR-02).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectStatus {
+    /// Accepted: the territory is taken.
+    Accepte,
+    /// Filed and not decided yet.
+    EnCours,
+}
+
+/// A lettre d'intention essbot has stored, as the rules need it: for overlap (LI-TERR-02) and
+/// as the lettre a projet de santé links to (PS-LINK-01, PS-DEL-01).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownProject {
+    pub numero: i64,
+    pub etat: DossierState,
+    /// `dateDepot` in Europe/Paris.
+    pub date_depot: NaiveDate,
+    /// Specialty group identifiers.
+    pub groupes: Vec<String>,
+    /// Département codes.
+    pub departements: Vec<String>,
+}
+
+impl KnownProject {
+    /// Accepted, pending, or out of the picture (refused, closed).
+    pub fn status(&self) -> Option<ProjectStatus> {
+        match self.etat {
+            DossierState::Accepte => Some(ProjectStatus::Accepte),
+            DossierState::EnConstruction | DossierState::EnInstruction => {
+                Some(ProjectStatus::EnCours)
+            }
+            DossierState::Refuse | DossierState::SansSuite => None,
+        }
+    }
+
+    /// What the rules know of a stored lettre d'intention: its readable specialties and
+    /// départements (an unreadable one is left out: that dossier's own report says so).
+    pub fn from_lettre(li: &LettreIntention, etat: DossierState, reference: &ReferenceData) -> Self {
+        let groupes: BTreeSet<String> = li
+            .specialites
+            .value()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| reference.match_specialite(s))
+            .map(|g| g.id.clone())
+            .collect();
+        Self {
+            numero: li.numero,
+            etat,
+            date_depot: li.date_depot,
+            groupes: groupes.into_iter().collect(),
+            departements: lettre::territory(li, reference).codes.into_iter().collect(),
+        }
+    }
+}
+
+/// The lettres d'intention essbot knows, indexed for the overlap and link look-ups.
+#[derive(Debug, Clone, Default)]
+pub struct KnownProjects {
+    by_numero: BTreeMap<i64, KnownProject>,
+}
+
+impl KnownProjects {
+    /// Indexes the given projects (a later one with the same number replaces an earlier one).
+    pub fn new(projects: impl IntoIterator<Item = KnownProject>) -> Self {
+        Self {
+            by_numero: projects.into_iter().map(|p| (p.numero, p)).collect(),
+        }
+    }
+
+    /// The project with this dossier number.
+    pub fn get(&self, numero: i64) -> Option<&KnownProject> {
+        self.by_numero.get(&numero)
+    }
+
+    /// Every project, by number.
+    pub fn iter(&self) -> impl Iterator<Item = &KnownProject> {
+        self.by_numero.values()
+    }
+}
+
+/// Everything the rules read besides the dossier itself.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleContext<'a> {
+    pub reference: &'a ReferenceData,
+    pub config: &'a RulesConfig,
+    /// Today in Europe/Paris, from the injected clock; the rules never read the wall clock.
+    pub today: NaiveDate,
+    /// Stored lettres d'intention of the watched démarches (the dossier itself may be among
+    /// them: it is skipped).
+    pub projets: &'a KnownProjects,
+}
+
+/// Applies every lettre d'intention rule.
+pub fn evaluate_lettre(li: &LettreIntention, ctx: &RuleContext<'_>) -> Vec<Finding> {
+    lettre::evaluate(li, ctx)
+}
+
+/// Applies every projet de santé rule.
+pub fn evaluate_projet(ps: &ProjetSante, ctx: &RuleContext<'_>) -> Vec<Finding> {
+    projet::evaluate(ps, ctx)
+}
+
+/// Extracts, evaluates and reports one dossier of the démarche `mapping` was resolved for.
+pub fn check(dossier: &Dossier, mapping: &ResolvedMapping, ctx: &RuleContext<'_>) -> Report {
+    let findings = match mapping.kind {
+        DemarcheKind::LettreIntention => {
+            evaluate_lettre(&extract_lettre(dossier, mapping), ctx)
+        }
+        DemarcheKind::ProjetSante => evaluate_projet(&extract_projet(dossier, mapping), ctx),
+    };
+    Report::new(dossier.number, mapping.kind, findings, ctx.reference)
+}
+
+/// Checks many stored dossiers of one démarche with one context: the unit a benchmark of
+/// "check 10 000 stored dossiers" times.
+pub fn check_batch(
+    dossiers: &[Dossier],
+    mapping: &ResolvedMapping,
+    ctx: &RuleContext<'_>,
+) -> Vec<Report> {
+    dossiers.iter().map(|d| check(d, mapping, ctx)).collect()
+}
 
 /// Tunable parts of the rulebook (`[rules]` in the configuration).
 #[derive(Debug, Clone, Deserialize)]
@@ -49,7 +350,11 @@ impl RulesConfig {
                 message: "must be between 1 and 100".into(),
             });
         }
-        if self.pathology_keywords.iter().any(|k| k.trim().is_empty()) {
+        if self
+            .pathology_keywords
+            .iter()
+            .any(|k| text::normalize(k).is_empty())
+        {
             out.push(Problem {
                 path: "rules.pathology_keywords".into(),
                 message: "contains an empty keyword".into(),

@@ -1,0 +1,172 @@
+//! French text helpers shared by the rules and the report: tolerant comparison of what applicants
+//! type, and numbers and dates written the French way.
+//!
+//! One convention for the whole report: a no-break space (U+00A0) separates thousands, the decimal
+//! separator is a comma, and a plain space precedes `%` (as in the cahier's own examples).
+
+use chrono::NaiveDate;
+
+/// The thousands separator of every number essbot writes in French.
+pub const THOUSANDS_SEP: char = '\u{a0}';
+
+/// Folds a label or a free text for comparison: accents removed (deunicode), lower case, every
+/// run of non-alphanumeric characters turned into one space, trimmed. Two wordings that differ
+/// only by case, accents, apostrophes or punctuation fold to the same string.
+pub fn normalize(s: &str) -> String {
+    let ascii = deunicode::deunicode(s).to_lowercase();
+    let mut out = String::with_capacity(ascii.len());
+    let mut space = false;
+    for c in ascii.chars() {
+        if c.is_ascii_alphanumeric() {
+            if space && !out.is_empty() {
+                out.push(' ');
+            }
+            space = false;
+            out.push(c);
+        } else {
+            space = true;
+        }
+    }
+    out
+}
+
+/// True when the folded `needle` occurs in the folded `haystack` as whole words, so that
+/// "asthme" is found in "l'asthme sévère" but "dac" is not found in "dactylographie".
+pub fn contains_words(haystack_norm: &str, needle_norm: &str) -> bool {
+    if needle_norm.is_empty() {
+        return false;
+    }
+    let h = format!(" {haystack_norm} ");
+    let n = format!(" {needle_norm} ");
+    h.contains(&n)
+}
+
+/// Writes an integer with French thousands separators: `12 345`.
+pub fn fr_int(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(THOUSANDS_SEP);
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `num / den` as a percentage with one decimal, rounded half up, in exact integer arithmetic:
+/// 4 / 52 → `7,7 %`. When `below` is set (the ratio failed a threshold check), a value that would
+/// round up to the threshold `below` is shown truncated instead, so that a failing ratio is never
+/// displayed as reaching it (9,96 % → `9,9 %`, not `10,0 %`). `den` must not be zero.
+pub fn fr_percent(num: u64, den: u64, below: Option<u64>) -> String {
+    debug_assert!(den > 0);
+    let den = den.max(1) as u128;
+    let num = num as u128;
+    let mut tenths = (num * 2000 + den) / (2 * den);
+    if let Some(threshold) = below {
+        let limit = threshold as u128 * 10;
+        if tenths >= limit && num * 100 < threshold as u128 * den {
+            tenths = (num * 1000) / den;
+        }
+    }
+    let whole = u64::try_from(tenths / 10).unwrap_or(u64::MAX);
+    format!("{},{} %", fr_int(whole), tenths % 10)
+}
+
+/// A date as French text and tables write it: `12/07/2026`.
+pub fn fr_date(d: NaiveDate) -> String {
+    d.format("%d/%m/%Y").to_string()
+}
+
+/// `1 point bloquant`, `2 points bloquants`: the count and the right form of the noun.
+pub fn count(n: usize, singular: &str, plural: &str) -> String {
+    format!("{} {}", fr_int(n as u64), if n > 1 { plural } else { singular })
+}
+
+/// Joins French items: `a`, `a et b`, `a, b et c`.
+pub fn join_et(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} et {last}", init.join(", ")),
+    }
+}
+
+/// Puts a value between French quotes for a message: `« Paris »`. Line breaks are flattened and
+/// very long values shortened, so that one finding stays on one line of the report.
+pub fn quote(s: &str) -> String {
+    const MAX: usize = 80;
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let short = if flat.chars().count() > MAX {
+        let cut: String = flat.chars().take(MAX).collect();
+        format!("{}…", cut.trim_end())
+    } else {
+        flat
+    };
+    format!("« {short} »")
+}
+
+/// Number of characters of a text once trimmed, for the minimum-length checks.
+pub fn char_len(s: &str) -> usize {
+    s.trim().chars().count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_folds_case_accents_and_punctuation() {
+        assert_eq!(normalize("  Médecine  CARDIO-vasculaire (SM) "), "medecine cardio vasculaire sm");
+        assert_eq!(normalize("Nombre d’adhérents"), normalize("nombre d'adherents"));
+        assert_eq!(normalize(""), "");
+        assert_eq!(normalize("--"), "");
+    }
+
+    #[test]
+    fn words_are_matched_whole() {
+        assert!(contains_words("l asthme severe", "asthme"));
+        assert!(!contains_words("dactylographie", "dac"));
+        assert!(contains_words("dac", "dac"));
+        assert!(!contains_words("dac", ""));
+    }
+
+    #[test]
+    fn integers_get_no_break_spaces() {
+        assert_eq!(fr_int(0), "0");
+        assert_eq!(fr_int(999), "999");
+        assert_eq!(fr_int(1000), "1\u{a0}000");
+        assert_eq!(fr_int(1_234_567), "1\u{a0}234\u{a0}567");
+    }
+
+    #[test]
+    fn percentages_round_half_up_and_never_overstate_a_failure() {
+        assert_eq!(fr_percent(4, 52, None), "7,7 %");
+        assert_eq!(fr_percent(1, 10, None), "10,0 %");
+        assert_eq!(fr_percent(1, 3, None), "33,3 %");
+        assert_eq!(fr_percent(2, 3, None), "66,7 %");
+        assert_eq!(fr_percent(1, 2000, None), "0,1 %"); // 0,05 rounds up
+        assert_eq!(fr_percent(99, 991, None), "10,0 %");
+        assert_eq!(fr_percent(99, 991, Some(10)), "9,9 %");
+        assert_eq!(fr_percent(100, 1000, Some(10)), "10,0 %");
+        assert_eq!(fr_percent(30, 10, None), "300,0 %");
+    }
+
+    #[test]
+    fn dates_counts_and_lists() {
+        assert_eq!(fr_date(NaiveDate::from_ymd_opt(2026, 7, 2).unwrap()), "02/07/2026");
+        assert_eq!(count(1, "point bloquant", "points bloquants"), "1 point bloquant");
+        assert_eq!(count(2, "point bloquant", "points bloquants"), "2 points bloquants");
+        assert_eq!(join_et(&[]), "");
+        assert_eq!(join_et(&["a".into()]), "a");
+        assert_eq!(join_et(&["a".into(), "b".into(), "c".into()]), "a, b et c");
+    }
+
+    #[test]
+    fn quotes_flatten_and_shorten() {
+        assert_eq!(quote("a\nb"), "« a b »");
+        let long = "x".repeat(200);
+        let q = quote(&long);
+        assert!(q.chars().count() < 90 && q.ends_with("… »"), "{q}");
+    }
+}
