@@ -31,6 +31,8 @@ pub mod text;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod rule_tests;
+#[cfg(test)]
 pub(crate) mod testutil;
 
 pub use extract::{LettreIntention, ProjetSante, Read, extract_lettre, extract_projet};
