@@ -290,7 +290,10 @@ fn type_name(v: &ChampValue) -> &'static str {
 }
 
 fn wrong_type<T>(v: &ChampValue, expected: &str) -> Parsed<T> {
-    Parsed::Bad(format!("champ de type {} ; {expected} attendu", type_name(v)))
+    Parsed::Bad(format!(
+        "champ de type {} ; {expected} attendu",
+        type_name(v)
+    ))
 }
 
 fn non_blank(s: &Option<String>) -> Option<String> {
@@ -309,11 +312,20 @@ fn text(c: &Champ) -> Parsed<String> {
         }
     };
     match &c.value {
-        ChampValue::Text(s) | ChampValue::DropDown(s) => non_blank(s).map_or(Parsed::Empty, Parsed::Value),
-        ChampValue::MultipleDropDown(v) => joined(v.iter().filter_map(|s| non_blank(&Some(s.clone()))).collect()),
-        ChampValue::LinkedDropDown { primary, secondary } => {
-            joined([primary, secondary].into_iter().filter_map(non_blank).collect())
+        ChampValue::Text(s) | ChampValue::DropDown(s) => {
+            non_blank(s).map_or(Parsed::Empty, Parsed::Value)
         }
+        ChampValue::MultipleDropDown(v) => joined(
+            v.iter()
+                .filter_map(|s| non_blank(&Some(s.clone())))
+                .collect(),
+        ),
+        ChampValue::LinkedDropDown { primary, secondary } => joined(
+            [primary, secondary]
+                .into_iter()
+                .filter_map(non_blank)
+                .collect(),
+        ),
         other => wrong_type(other, "texte"),
     }
 }
@@ -369,11 +381,16 @@ fn list(c: &Champ, separators: &[char]) -> Parsed<Vec<String>> {
     let items: Vec<String> = match &c.value {
         ChampValue::MultipleDropDown(v) => v.clone(),
         ChampValue::DropDown(s) => s.iter().cloned().collect(),
-        ChampValue::Text(Some(s)) => s.split(|ch| separators.contains(&ch)).map(str::to_owned).collect(),
+        ChampValue::Text(Some(s)) => s
+            .split(|ch| separators.contains(&ch))
+            .map(str::to_owned)
+            .collect(),
         ChampValue::Text(None) => Vec::new(),
-        ChampValue::LinkedDropDown { primary, secondary } => {
-            [primary, secondary].into_iter().flatten().cloned().collect()
-        }
+        ChampValue::LinkedDropDown { primary, secondary } => [primary, secondary]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
         other => return wrong_type(other, "liste de choix ou texte"),
     };
     let items: Vec<String> = items
@@ -395,7 +412,10 @@ fn code_name(code: &str, name: &str) -> String {
 fn departements(c: &Champ) -> Parsed<Vec<String>> {
     match &c.value {
         ChampValue::Departement(Some(d)) => Parsed::Value(vec![code_name(&d.code, &d.name)]),
-        ChampValue::Departement(None) | ChampValue::Commune { departement: None, .. } => Parsed::Empty,
+        ChampValue::Departement(None)
+        | ChampValue::Commune {
+            departement: None, ..
+        } => Parsed::Empty,
         ChampValue::Commune {
             departement: Some(d),
             ..
@@ -430,7 +450,9 @@ fn region(c: &Champ) -> Parsed<String> {
 fn yes_no(c: &Champ) -> Parsed<bool> {
     match &c.value {
         ChampValue::YesNo(Some(b)) | ChampValue::Checkbox(b) => Parsed::Value(*b),
-        ChampValue::YesNo(None) | ChampValue::Text(None) | ChampValue::DropDown(None) => Parsed::Empty,
+        ChampValue::YesNo(None) | ChampValue::Text(None) | ChampValue::DropDown(None) => {
+            Parsed::Empty
+        }
         ChampValue::Text(Some(s)) | ChampValue::DropDown(Some(s)) => match normalize(s).as_str() {
             "" => Parsed::Empty,
             "oui" | "true" | "1" => Parsed::Value(true),
@@ -461,7 +483,10 @@ fn association(c: &Champ) -> Parsed<Association> {
         ChampValue::Rna(Some(r)) => Parsed::Value(Association {
             rna: Some(r.id.trim().to_owned()),
             nom: non_blank(&r.title),
-            departement_siege: r.departement_code.as_deref().and_then(canonical_departement_code),
+            departement_siege: r
+                .departement_code
+                .as_deref()
+                .and_then(canonical_departement_code),
             ..Default::default()
         }),
         ChampValue::Siret(Some(e)) => Parsed::Value(from_etablissement(e)),
@@ -487,7 +512,11 @@ fn association(c: &Champ) -> Parsed<Association> {
 }
 
 /// Classifies a repetition row's children by their labels.
-fn row_values(row: &Row, classify: impl Fn(&str) -> Option<usize>, slots: usize) -> Vec<Option<String>> {
+fn row_values(
+    row: &Row,
+    classify: impl Fn(&str) -> Option<usize>,
+    slots: usize,
+) -> Vec<Option<String>> {
     let mut out = vec![None; slots];
     for child in &row.champs {
         if let Some(i) = classify(&normalize(&child.label))
@@ -564,7 +593,10 @@ fn gouvernance(c: &Champ) -> Parsed<Gouvernance> {
                                 || l.contains("role")
                             {
                                 Some(1)
-                            } else if l.contains("nom") || l.contains("membre") || l.contains("identite") {
+                            } else if l.contains("nom")
+                                || l.contains("membre")
+                                || l.contains("identite")
+                            {
                                 Some(0)
                             } else {
                                 None
@@ -605,7 +637,10 @@ fn lien(c: &Champ) -> Parsed<Lien> {
             Parsed::Empty
         }
         ChampValue::Integer(Some(s)) | ChampValue::Text(Some(s)) => {
-            let t = s.trim().trim_start_matches(['n', 'N', '°', 'º', ' ']).trim();
+            let t = s
+                .trim()
+                .trim_start_matches(['n', 'N', '°', 'º', ' '])
+                .trim();
             if t.is_empty() {
                 return Parsed::Empty;
             }
@@ -662,20 +697,50 @@ mod tests {
 
     #[test]
     fn integers_come_from_typed_values_and_tolerate_text() {
-        assert_eq!(ok(read_one(ChampValue::Integer(Some("52".into())), integer)), 52);
-        assert_eq!(ok(read_one(ChampValue::Integer(Some(" 1 200 ".into())), integer)), 1200);
-        assert_eq!(ok(read_one(ChampValue::Text(Some("12".into())), integer)), 12);
+        assert_eq!(
+            ok(read_one(ChampValue::Integer(Some("52".into())), integer)),
+            52
+        );
+        assert_eq!(
+            ok(read_one(
+                ChampValue::Integer(Some(" 1 200 ".into())),
+                integer
+            )),
+            1200
+        );
+        assert_eq!(
+            ok(read_one(ChampValue::Text(Some("12".into())), integer)),
+            12
+        );
         assert_eq!(ok(read_one(ChampValue::Decimal(Some(12.0)), integer)), 12);
-        assert_eq!(ok(read_one(ChampValue::Integer(Some("0".into())), integer)), 0);
+        assert_eq!(
+            ok(read_one(ChampValue::Integer(Some("0".into())), integer)),
+            0
+        );
         assert!(empty(read_one(ChampValue::Integer(None), integer)));
-        assert!(empty(read_one(ChampValue::Integer(Some("  ".into())), integer)));
-        assert!(bad(read_one(ChampValue::Text(Some("douze".into())), integer)).contains("pas un nombre entier"));
+        assert!(empty(read_one(
+            ChampValue::Integer(Some("  ".into())),
+            integer
+        )));
+        assert!(
+            bad(read_one(ChampValue::Text(Some("douze".into())), integer))
+                .contains("pas un nombre entier")
+        );
         assert!(bad(read_one(ChampValue::Integer(Some("-3".into())), integer)).contains("négatif"));
-        assert!(bad(read_one(ChampValue::Integer(Some("99999999999".into())), integer)).contains("trop grand"));
+        assert!(
+            bad(read_one(
+                ChampValue::Integer(Some("99999999999".into())),
+                integer
+            ))
+            .contains("trop grand")
+        );
         assert!(bad(read_one(ChampValue::Decimal(Some(12.5)), integer)).contains("décimal"));
         assert!(bad(read_one(ChampValue::Decimal(Some(f64::NAN)), integer)).contains("invalide"));
         assert!(bad(read_one(ChampValue::Decimal(Some(-1.0)), integer)).contains("négatif"));
-        assert!(bad(read_one(ChampValue::Integer(Some("12.5".into())), integer)).contains("pas un nombre"));
+        assert!(
+            bad(read_one(ChampValue::Integer(Some("12.5".into())), integer))
+                .contains("pas un nombre")
+        );
         assert!(bad(read_one(ChampValue::YesNo(Some(true)), integer)).contains("oui/non"));
     }
 
@@ -683,38 +748,70 @@ mod tests {
     fn departements_come_from_lists_champs_and_text() {
         assert_eq!(
             ok(read_one(
-                ChampValue::MultipleDropDown(vec!["75 - Paris".into(), " ".into(), "2A - Corse-du-Sud".into()]),
+                ChampValue::MultipleDropDown(vec![
+                    "75 - Paris".into(),
+                    " ".into(),
+                    "2A - Corse-du-Sud".into()
+                ]),
                 departements
             )),
             ["75 - Paris", "2A - Corse-du-Sud"]
         );
         assert_eq!(
             ok(read_one(
-                ChampValue::Departement(Some(CodeName { code: "971".into(), name: "Guadeloupe".into() })),
+                ChampValue::Departement(Some(CodeName {
+                    code: "971".into(),
+                    name: "Guadeloupe".into()
+                })),
                 departements
             )),
             ["971 - Guadeloupe"]
         );
-        assert_eq!(ok(read_one(ChampValue::Text(Some("75, 92 et 93".into())), departements)), ["75", "92", "93"]);
-        assert!(empty(read_one(ChampValue::MultipleDropDown(vec![]), departements)));
+        assert_eq!(
+            ok(read_one(
+                ChampValue::Text(Some("75, 92 et 93".into())),
+                departements
+            )),
+            ["75", "92", "93"]
+        );
+        assert!(empty(read_one(
+            ChampValue::MultipleDropDown(vec![]),
+            departements
+        )));
         assert!(empty(read_one(ChampValue::Departement(None), departements)));
-        assert!(bad(read_one(ChampValue::Integer(Some("75".into())), departements)).contains("nombre entier"));
+        assert!(
+            bad(read_one(
+                ChampValue::Integer(Some("75".into())),
+                departements
+            ))
+            .contains("nombre entier")
+        );
     }
 
     #[test]
     fn yes_no_reads_booleans_and_french_words() {
         assert!(ok(read_one(ChampValue::YesNo(Some(true)), yes_no)));
         assert!(!ok(read_one(ChampValue::Checkbox(false), yes_no)));
-        assert!(ok(read_one(ChampValue::DropDown(Some("Oui".into())), yes_no)));
+        assert!(ok(read_one(
+            ChampValue::DropDown(Some("Oui".into())),
+            yes_no
+        )));
         assert!(!ok(read_one(ChampValue::Text(Some("NON".into())), yes_no)));
         assert!(empty(read_one(ChampValue::YesNo(None), yes_no)));
-        assert!(bad(read_one(ChampValue::Text(Some("peut-être".into())), yes_no)).contains("ni « oui »"));
+        assert!(
+            bad(read_one(ChampValue::Text(Some("peut-être".into())), yes_no))
+                .contains("ni « oui »")
+        );
     }
 
     #[test]
     fn associations_from_rna_siret_and_text() {
         let a = ok(read_one(
-            ChampValue::Rna(Some(Rna { id: "W751000001".into(), title: Some("ESS".into()), departement_code: Some("75".into()) })),
+            ChampValue::Rna(Some(Rna {
+                id: "W751000001".into(),
+                title: Some("ESS".into()),
+                departement_code: Some("75".into()),
+            })),
             association,
         ));
         assert_eq!(a.rna.as_deref(), Some("W751000001"));
@@ -732,9 +829,32 @@ mod tests {
         ));
         assert_eq!(a.forme_juridique_code.as_deref(), Some("9220"));
         assert_eq!(a.departement_siege.as_deref(), Some("2A"));
-        assert_eq!(ok(read_one(ChampValue::Text(Some("w 751000001".into())), association)).rna.as_deref(), Some("W751000001"));
-        assert_eq!(ok(read_one(ChampValue::Text(Some("732 829 320 00074".into())), association)).siret.as_deref(), Some("73282932000074"));
-        assert!(ok(read_one(ChampValue::Text(Some("TJ Strasbourg vol. 12".into())), association)).registre.is_some());
+        assert_eq!(
+            ok(read_one(
+                ChampValue::Text(Some("w 751000001".into())),
+                association
+            ))
+            .rna
+            .as_deref(),
+            Some("W751000001")
+        );
+        assert_eq!(
+            ok(read_one(
+                ChampValue::Text(Some("732 829 320 00074".into())),
+                association
+            ))
+            .siret
+            .as_deref(),
+            Some("73282932000074")
+        );
+        assert!(
+            ok(read_one(
+                ChampValue::Text(Some("TJ Strasbourg vol. 12".into())),
+                association
+            ))
+            .registre
+            .is_some()
+        );
         assert!(empty(read_one(ChampValue::Rna(None), association)));
         assert!(bad(read_one(ChampValue::Checkbox(true), association)).contains("RNA ou SIRET"));
     }
@@ -746,13 +866,20 @@ mod tests {
                 id: "r1".into(),
                 champs: vec![
                     champ("Nom du membre", ChampValue::Text(Some("Dr Martin".into()))),
-                    champ("Qualité", ChampValue::DropDown(Some("Médecin spécialiste libéral".into()))),
+                    champ(
+                        "Qualité",
+                        ChampValue::DropDown(Some("Médecin spécialiste libéral".into())),
+                    ),
                     champ("Voix", ChampValue::DropDown(Some("Délibérative".into()))),
                 ],
             },
-            Row { id: "r2".into(), champs: vec![champ("Nom du membre", ChampValue::Text(None))] },
+            Row {
+                id: "r2".into(),
+                champs: vec![champ("Nom du membre", ChampValue::Text(None))],
+            },
         ];
-        let Gouvernance::Membres(m) = ok(read_one(ChampValue::Repetition(rows), gouvernance)) else {
+        let Gouvernance::Membres(m) = ok(read_one(ChampValue::Repetition(rows), gouvernance))
+        else {
             panic!()
         };
         assert_eq!(
@@ -771,28 +898,70 @@ mod tests {
                 champ("Numéro RPPS", ChampValue::Text(Some("10003456789".into()))),
             ],
         }];
-        let Porteurs::Lignes(p) = ok(read_one(ChampValue::Repetition(rows), porteurs)) else { panic!() };
+        let Porteurs::Lignes(p) = ok(read_one(ChampValue::Repetition(rows), porteurs)) else {
+            panic!()
+        };
         assert_eq!(p[0].rpps.as_deref(), Some("10003456789"));
         assert!(empty(read_one(ChampValue::Repetition(vec![]), porteurs)));
-        assert!(matches!(ok(read_one(ChampValue::Text(Some("Dr A, Dr B".into())), porteurs)), Porteurs::Texte(_)));
+        assert!(matches!(
+            ok(read_one(
+                ChampValue::Text(Some("Dr A, Dr B".into())),
+                porteurs
+            )),
+            Porteurs::Texte(_)
+        ));
     }
 
     #[test]
     fn links_files_and_text() {
         let l = ok(read_one(
-            ChampValue::DossierLink(Some(LinkedDossier { number: 123, state: Some(DossierState::Accepte) })),
+            ChampValue::DossierLink(Some(LinkedDossier {
+                number: 123,
+                state: Some(DossierState::Accepte),
+            })),
             lien,
         ));
         assert_eq!((l.numero, l.etat), (123, Some(DossierState::Accepte)));
-        assert_eq!(ok(read_one(ChampValue::Text(Some("n° 123".into())), lien)).numero, 123);
-        assert!(bad(read_one(ChampValue::Text(Some("la lettre".into())), lien)).contains("numéro de dossier"));
+        assert_eq!(
+            ok(read_one(ChampValue::Text(Some("n° 123".into())), lien)).numero,
+            123
+        );
+        assert!(
+            bad(read_one(ChampValue::Text(Some("la lettre".into())), lien))
+                .contains("numéro de dossier")
+        );
         assert!(empty(read_one(ChampValue::DossierLink(None), lien)));
-        assert!(empty(read_one(ChampValue::PieceJustificative(vec![]), fichiers)));
-        let f = File { filename: "plan.pdf".into(), content_type: "application/pdf".into(), byte_size: Some(10), url: None };
-        assert_eq!(ok(read_one(ChampValue::PieceJustificative(vec![f]), fichiers)), ["plan.pdf"]);
-        assert_eq!(ok(read_one(ChampValue::MultipleDropDown(vec!["a".into(), "b".into()]), text)), "a ; b");
+        assert!(empty(read_one(
+            ChampValue::PieceJustificative(vec![]),
+            fichiers
+        )));
+        let f = File {
+            filename: "plan.pdf".into(),
+            content_type: "application/pdf".into(),
+            byte_size: Some(10),
+            url: None,
+        };
+        assert_eq!(
+            ok(read_one(ChampValue::PieceJustificative(vec![f]), fichiers)),
+            ["plan.pdf"]
+        );
+        assert_eq!(
+            ok(read_one(
+                ChampValue::MultipleDropDown(vec!["a".into(), "b".into()]),
+                text
+            )),
+            "a ; b"
+        );
         assert!(empty(read_one(ChampValue::Text(Some("   ".into())), text)));
-        assert!(bad(read_one(ChampValue::Other { typename: "CarteChamp".into() }, text)).contains("non lu"));
+        assert!(
+            bad(read_one(
+                ChampValue::Other {
+                    typename: "CarteChamp".into()
+                },
+                text
+            ))
+            .contains("non lu")
+        );
     }
 
     #[test]
@@ -800,11 +969,20 @@ mod tests {
         let mapping = li_mapping();
         let mut d = li_dossier();
         d.champs.retain(|c| c.label != "Périmètre médical");
-        set(&mut d, "Nombre de médecins adhérents", ChampValue::Text(Some("douze".into())));
+        set(
+            &mut d,
+            "Nombre de médecins adhérents",
+            ChampValue::Text(Some("douze".into())),
+        );
         let mut m = mapping.clone();
         m.fields.remove("territoire_region");
         let li = extract_lettre(&d, &m);
-        assert!(matches!(li.territoire_region, Read::NotMapped { field: "territoire_region" }));
+        assert!(matches!(
+            li.territoire_region,
+            Read::NotMapped {
+                field: "territoire_region"
+            }
+        ));
         assert!(matches!(&li.perimetre, Read::Missing { champ } if champ == "Périmètre médical"));
         assert!(matches!(&li.nb_adherents, Read::Unreadable { raw, .. } if raw == "douze"));
         assert_eq!(li.nb_liberaux_specialite.value(), Some(&52));

@@ -25,9 +25,25 @@ pub(super) struct Territory {
 
 /// Words that mark an entry as a part of a département rather than the whole.
 const PARTIAL_WORDS: &[&str] = &[
-    "partie", "partiel", "partielle", "sauf", "hors", "excepte", "uniquement", "arrondissement",
-    "canton", "cantons", "commune", "communes", "bassin", "secteur", "agglomeration", "nord de",
-    "sud de", "est de", "ouest de",
+    "partie",
+    "partiel",
+    "partielle",
+    "sauf",
+    "hors",
+    "excepte",
+    "uniquement",
+    "arrondissement",
+    "canton",
+    "cantons",
+    "commune",
+    "communes",
+    "bassin",
+    "secteur",
+    "agglomeration",
+    "nord de",
+    "sud de",
+    "est de",
+    "ouest de",
 ];
 
 pub(super) fn territory(li: &LettreIntention, reference: &ReferenceData) -> Territory {
@@ -71,7 +87,12 @@ pub(super) fn evaluate(li: &LettreIntention, ctx: &RuleContext<'_>) -> Vec<Findi
     let seat = jur_01(li, &mut out);
     miss_01(li, &mut out);
     if let Some(g) = li.gouvernance.value() {
-        gouvernance(LiGouv01, li.gouvernance.champ().unwrap_or_default(), g, &mut out);
+        gouvernance(
+            LiGouv01,
+            li.gouvernance.champ().unwrap_or_default(),
+            g,
+            &mut out,
+        );
     }
     coop_01(li, &mut out);
     hosp_01(li, &mut out);
@@ -85,24 +106,37 @@ pub(super) fn evaluate(li: &LettreIntention, ctx: &RuleContext<'_>) -> Vec<Findi
 /// The finding for an input without a usable value, or `None` when it has one. A required
 /// input gives a `bloquant`; an optional one an `avertissement` when unreadable, an `info` when
 /// not mapped, and nothing when simply empty. `what` completes "le cahier des charges exige …".
-pub(super) fn unread<T>(rule: RuleId, read: &Read<T>, required: bool, what: &str) -> Option<Finding> {
+pub(super) fn unread<T>(
+    rule: RuleId,
+    read: &Read<T>,
+    required: bool,
+    what: &str,
+) -> Option<Finding> {
     let sev = |s| if required { Severity::Bloquant } else { s };
     match read {
         Read::Ok { .. } => None,
         Read::Missing { champ } => required.then(|| {
-            Finding::new(rule, Severity::Bloquant, format!("champ vide ; le cahier des charges exige {what}"))
-                .champ(champ, None)
-                .a_completer(what)
+            Finding::new(
+                rule,
+                Severity::Bloquant,
+                format!("champ vide ; le cahier des charges exige {what}"),
+            )
+            .champ(champ, None)
+            .a_completer(what)
         }),
         Read::Unreadable { champ, raw, why } => Some(
             Finding::new(
                 rule,
                 sev(Severity::Avertissement),
-                format!("valeur illisible {} : {why}{}", quote(raw), if required {
-                    format!(" ; le cahier des charges exige {what}")
-                } else {
-                    String::new()
-                }),
+                format!(
+                    "valeur illisible {} : {why}{}",
+                    quote(raw),
+                    if required {
+                        format!(" ; le cahier des charges exige {what}")
+                    } else {
+                        String::new()
+                    }
+                ),
             )
             .champ(champ, Some(raw.clone()))
             .a_completer(what),
@@ -118,7 +152,13 @@ pub(super) fn unread<T>(rule: RuleId, read: &Read<T>, required: bool, what: &str
 }
 
 /// A text present but shorter than the configured minimum counts as absent.
-pub(super) fn too_short(rule: RuleId, champ: &str, text: &str, min: usize, what: &str) -> Option<Finding> {
+pub(super) fn too_short(
+    rule: RuleId,
+    champ: &str,
+    text: &str,
+    min: usize,
+    what: &str,
+) -> Option<Finding> {
     let n = char_len(text);
     (n < min).then(|| {
         Finding::new(
@@ -151,7 +191,11 @@ pub(super) fn ratio_text(adherents: u32, liberaux: u32, failed: bool) -> String 
         "{} pour {} ({})",
         count(adherents as usize, "adhérent", "adhérents"),
         count(liberaux as usize, "libéral", "libéraux"),
-        fr_percent(u64::from(adherents), u64::from(liberaux), failed.then_some(10))
+        fr_percent(
+            u64::from(adherents),
+            u64::from(liberaux),
+            failed.then_some(10)
+        )
     )
 }
 
@@ -186,12 +230,34 @@ fn qualite(q: &str) -> Qualite {
     let has = |w: &str| contains_words(&n, w);
     if has("generaliste") || has("generalistes") || has("medecine generale") {
         Qualite::Generaliste
-    } else if (has("specialiste") || has("specialistes")) && (has("liberal") || has("liberale") || has("liberaux")) {
+    } else if (has("specialiste") || has("specialistes"))
+        && (has("liberal") || has("liberale") || has("liberaux"))
+    {
         Qualite::SpecialisteLiberal
     } else if [
-        "cpts", "dac", "msp", "esp", "etablissement", "etablissements", "hopital", "ght", "centre hospitalier",
-        "chu", "clinique", "association", "urps", "ars", "cpam", "caisse", "hospitalier", "salarie",
-        "personne morale", "usagers", "usager", "paramedical", "infirmier",
+        "cpts",
+        "dac",
+        "msp",
+        "esp",
+        "etablissement",
+        "etablissements",
+        "hopital",
+        "ght",
+        "centre hospitalier",
+        "chu",
+        "clinique",
+        "association",
+        "urps",
+        "ars",
+        "cpam",
+        "caisse",
+        "hospitalier",
+        "salarie",
+        "personne morale",
+        "usagers",
+        "usager",
+        "paramedical",
+        "infirmier",
     ]
     .iter()
     .any(|w| has(w))
@@ -207,12 +273,17 @@ pub(super) fn gouvernance(rule: RuleId, champ: &str, g: &Gouvernance, out: &mut 
     let membres = match g {
         Gouvernance::Texte(t) => {
             let n = normalize(t);
-            let msg = if contains_words(&n, "generaliste") || contains_words(&n, "generalistes") || contains_words(&n, "medecine generale") {
+            let msg = if contains_words(&n, "generaliste")
+                || contains_words(&n, "generalistes")
+                || contains_words(&n, "medecine generale")
+            {
                 "la gouvernance décrite mentionne des médecins généralistes : vérifier qu'ils n'ont pas voix délibérative"
             } else {
                 "gouvernance décrite en texte libre : la qualité des membres et leur voix sont à vérifier par un instructeur"
             };
-            out.push(Finding::new(rule, Severity::Avertissement, msg).champ(champ, Some(t.clone())));
+            out.push(
+                Finding::new(rule, Severity::Avertissement, msg).champ(champ, Some(t.clone())),
+            );
             return;
         }
         Gouvernance::Membres(m) => m,
@@ -233,7 +304,10 @@ pub(super) fn gouvernance(rule: RuleId, champ: &str, g: &Gouvernance, out: &mut 
                     Severity::Avertissement,
                     format!(
                         "membre {shown} : voix {} ; délibérative ou consultative attendue",
-                        m.voix.as_deref().map(|v| format!("non reconnue {}", quote(v))).unwrap_or_else(|| "non renseignée".into())
+                        m.voix
+                            .as_deref()
+                            .map(|v| format!("non reconnue {}", quote(v)))
+                            .unwrap_or_else(|| "non renseignée".into())
                     ),
                 )
                 .champ(champ, Some(nom.clone())),
@@ -294,9 +368,13 @@ fn derogation(li: &LettreIntention, out: &mut Vec<Finding>) -> bool {
             match &li.derogation_motif {
                 Read::Ok { .. } => {}
                 other => out.push(
-                    Finding::new(LiCont01, Severity::Avertissement, "dérogation demandée sans motif")
-                        .champ(other.champ().unwrap_or(champ), None)
-                        .a_completer("le motif de la demande de dérogation"),
+                    Finding::new(
+                        LiCont01,
+                        Severity::Avertissement,
+                        "dérogation demandée sans motif",
+                    )
+                    .champ(other.champ().unwrap_or(champ), None)
+                    .a_completer("le motif de la demande de dérogation"),
                 ),
             }
             true
@@ -306,7 +384,10 @@ fn derogation(li: &LettreIntention, out: &mut Vec<Finding>) -> bool {
                 Finding::new(
                     LiCont01,
                     Severity::Avertissement,
-                    format!("demande de dérogation illisible {} : {why} ; traitée comme non demandée", quote(raw)),
+                    format!(
+                        "demande de dérogation illisible {} : {why} ; traitée comme non demandée",
+                        quote(raw)
+                    ),
                 )
                 .champ(champ, Some(raw.clone())),
             );
@@ -321,10 +402,22 @@ fn contenu(li: &LettreIntention, ctx: &RuleContext<'_>, out: &mut Vec<Finding>) 
     let min = ctx.config.min_text_length;
     // Porteurs.
     match &li.porteurs {
-        Read::Ok { champ, value: Porteurs::Texte(t) } => {
-            out.extend(too_short(LiCont01, champ, t, min.min(5), "l'identité des porteurs du projet"));
+        Read::Ok {
+            champ,
+            value: Porteurs::Texte(t),
+        } => {
+            out.extend(too_short(
+                LiCont01,
+                champ,
+                t,
+                min.min(5),
+                "l'identité des porteurs du projet",
+            ));
         }
-        Read::Ok { champ, value: Porteurs::Lignes(rows) } => {
+        Read::Ok {
+            champ,
+            value: Porteurs::Lignes(rows),
+        } => {
             if rows.iter().all(|p| p.nom.is_none()) {
                 out.push(
                     Finding::new(LiCont01, Severity::Bloquant, "aucun porteur n'est nommé ; le cahier des charges exige l'identité des porteurs du projet")
@@ -341,7 +434,11 @@ fn contenu(li: &LettreIntention, ctx: &RuleContext<'_>, out: &mut Vec<Finding>) 
                             Finding::new(
                                 LiCont01,
                                 Severity::Avertissement,
-                                format!("numéro RPPS {} du porteur {} : 11 chiffres attendus", quote(rpps), quote(&who)),
+                                format!(
+                                    "numéro RPPS {} du porteur {} : 11 chiffres attendus",
+                                    quote(rpps),
+                                    quote(&who)
+                                ),
                             )
                             .champ(champ, Some(rpps.clone())),
                         );
@@ -361,29 +458,71 @@ fn contenu(li: &LettreIntention, ctx: &RuleContext<'_>, out: &mut Vec<Finding>) 
                 }
             }
         }
-        other => out.extend(unread(LiCont01, other, true, "l'identité des porteurs du projet")),
+        other => out.extend(unread(
+            LiCont01,
+            other,
+            true,
+            "l'identité des porteurs du projet",
+        )),
     }
     // Specialty.
-    out.extend(unread(LiCont01, &li.specialites, true, "la spécialité concernée"));
+    out.extend(unread(
+        LiCont01,
+        &li.specialites,
+        true,
+        "la spécialité concernée",
+    ));
     // Territory: départements, or a whole région.
     if !li.territoire_departements.is_ok() && !li.territoire_region.is_ok() {
-        out.extend(unread(LiCont01, &li.territoire_departements, true, "le territoire couvert (départements ou région)"));
+        out.extend(unread(
+            LiCont01,
+            &li.territoire_departements,
+            true,
+            "le territoire couvert (départements ou région)",
+        ));
     }
     // Cooperations, governance, actions: a list or a text long enough.
-    either(out, &li.cooperations, &li.cooperations_precisions, min, "les coopérations prévues");
+    either(
+        out,
+        &li.cooperations,
+        &li.cooperations_precisions,
+        min,
+        "les coopérations prévues",
+    );
     match &li.gouvernance {
-        Read::Ok { champ, value: Gouvernance::Texte(t) } => {
-            out.extend(too_short(LiCont01, champ, t, min, "la gouvernance envisagée"));
+        Read::Ok {
+            champ,
+            value: Gouvernance::Texte(t),
+        } => {
+            out.extend(too_short(
+                LiCont01,
+                champ,
+                t,
+                min,
+                "la gouvernance envisagée",
+            ));
         }
         Read::Ok { .. } => {}
         other => out.extend(unread(LiCont01, other, true, "la gouvernance envisagée")),
     }
-    either(out, &li.actions_mission_socle, &li.actions, min, "les actions prévues");
+    either(
+        out,
+        &li.actions_mission_socle,
+        &li.actions,
+        min,
+        "les actions prévues",
+    );
 }
 
 /// A mention given by a list champ and/or a text champ: stated when the list has an item or
 /// the text is long enough; otherwise one finding about the most telling of the two.
-fn either(out: &mut Vec<Finding>, list: &Read<Vec<String>>, text: &Read<String>, min: usize, what: &str) {
+fn either(
+    out: &mut Vec<Finding>,
+    list: &Read<Vec<String>>,
+    text: &Read<String>,
+    min: usize,
+    what: &str,
+) {
     if list.is_ok() {
         return;
     }
@@ -393,7 +532,9 @@ fn either(out: &mut Vec<Finding>, list: &Read<Vec<String>>, text: &Read<String>,
             let worst = match (list, text) {
                 (Read::Unreadable { .. }, _) => unread(LiCont01, list, true, what),
                 (_, Read::Unreadable { .. }) => unread(LiCont01, text, true, what),
-                (Read::NotMapped { .. }, Read::NotMapped { .. }) => unread(LiCont01, list, true, what),
+                (Read::NotMapped { .. }, Read::NotMapped { .. }) => {
+                    unread(LiCont01, list, true, what)
+                }
                 (Read::Missing { .. }, _) => unread(LiCont01, list, true, what),
                 _ => unread(LiCont01, text, true, what),
             };
@@ -403,8 +544,18 @@ fn either(out: &mut Vec<Finding>, list: &Read<Vec<String>>, text: &Read<String>,
 }
 
 /// LI-TERR-01: whole départements or a whole région.
-fn terr_01(li: &LettreIntention, t: &Territory, derog: bool, ctx: &RuleContext<'_>, out: &mut Vec<Finding>) {
-    let dep_champ = li.territoire_departements.champ().unwrap_or_default().to_owned();
+fn terr_01(
+    li: &LettreIntention,
+    t: &Territory,
+    derog: bool,
+    ctx: &RuleContext<'_>,
+    out: &mut Vec<Finding>,
+) {
+    let dep_champ = li
+        .territoire_departements
+        .champ()
+        .unwrap_or_default()
+        .to_owned();
     if !t.unknown.is_empty() {
         let shown: Vec<String> = t.unknown.iter().map(|u| quote(u)).collect();
         out.push(
@@ -440,19 +591,32 @@ fn terr_01(li: &LettreIntention, t: &Territory, derog: bool, ctx: &RuleContext<'
     match &li.territoire_region {
         Read::Ok { champ, value } => match ctx.reference.resolve_region(value) {
             None => out.push(
-                Finding::new(LiTerr01, Severity::Avertissement, format!("région inconnue {}", quote(value)))
-                    .champ(champ, Some(value.clone())),
+                Finding::new(
+                    LiTerr01,
+                    Severity::Avertissement,
+                    format!("région inconnue {}", quote(value)),
+                )
+                .champ(champ, Some(value.clone())),
             ),
             Some(r) => {
                 let all = ctx.reference.departements_of_region(&r.code);
-                let outside: Vec<String> = codes.iter().filter(|c| !all.contains(c)).cloned().collect();
-                let missing: Vec<String> = all.iter().filter(|c| !t.codes.contains(*c)).cloned().collect();
+                let outside: Vec<String> =
+                    codes.iter().filter(|c| !all.contains(c)).cloned().collect();
+                let missing: Vec<String> = all
+                    .iter()
+                    .filter(|c| !t.codes.contains(*c))
+                    .cloned()
+                    .collect();
                 if !li.territoire_departements.is_ok() {
                     out.push(
                         Finding::new(
                             LiTerr01,
                             Severity::Info,
-                            format!("le territoire est la région {} entière ({})", r.nom, count(all.len(), "département", "départements")),
+                            format!(
+                                "le territoire est la région {} entière ({})",
+                                r.nom,
+                                count(all.len(), "département", "départements")
+                            ),
                         )
                         .champ(champ, Some(value.clone())),
                     );
@@ -461,7 +625,11 @@ fn terr_01(li: &LettreIntention, t: &Territory, derog: bool, ctx: &RuleContext<'
                         Finding::new(
                             LiTerr01,
                             Severity::Avertissement,
-                            format!("départements hors de la région {} indiquée : {}", r.nom, join_et(&outside)),
+                            format!(
+                                "départements hors de la région {} indiquée : {}",
+                                r.nom,
+                                join_et(&outside)
+                            ),
                         )
                         .champ(champ, Some(value.clone()))
                         .champ(&dep_champ, Some(codes.join(", "))),
@@ -485,7 +653,11 @@ fn terr_01(li: &LettreIntention, t: &Territory, derog: bool, ctx: &RuleContext<'
                         Finding::new(
                             LiTerr01,
                             Severity::Info,
-                            format!("le territoire couvre toute la région {} ({})", r.nom, count(all.len(), "département", "départements")),
+                            format!(
+                                "le territoire couvre toute la région {} ({})",
+                                r.nom,
+                                count(all.len(), "département", "départements")
+                            ),
                         )
                         .champ(champ, Some(value.clone())),
                     );
@@ -522,7 +694,11 @@ fn terr_01(li: &LettreIntention, t: &Territory, derog: bool, ctx: &RuleContext<'
                 Finding::new(
                     LiTerr01,
                     Severity::Info,
-                    format!("le territoire couvre toute la région {} ({})", names.join(""), count(codes.len(), "département", "départements")),
+                    format!(
+                        "le territoire couvre toute la région {} ({})",
+                        names.join(""),
+                        count(codes.len(), "département", "départements")
+                    ),
                 )
                 .champ(&dep_champ, Some(codes.join(", "))),
             );
@@ -531,7 +707,12 @@ fn terr_01(li: &LettreIntention, t: &Territory, derog: bool, ctx: &RuleContext<'
 }
 
 /// LI-SPEC-01: exactly one specialty of the list, not general practice. Returns the groups.
-fn spec_01<'r>(li: &LettreIntention, derog: bool, ctx: &RuleContext<'r>, out: &mut Vec<Finding>) -> Vec<&'r SpecialtyGroup> {
+fn spec_01<'r>(
+    li: &LettreIntention,
+    derog: bool,
+    ctx: &RuleContext<'r>,
+    out: &mut Vec<Finding>,
+) -> Vec<&'r SpecialtyGroup> {
     let Read::Ok { champ, value } = &li.specialites else {
         return Vec::new();
     };
@@ -542,7 +723,10 @@ fn spec_01<'r>(li: &LettreIntention, derog: bool, ctx: &RuleContext<'r>, out: &m
                 Finding::new(
                     LiSpec01,
                     Severity::Bloquant,
-                    format!("spécialité {} absente de la liste de référence des spécialités médicales", quote(name)),
+                    format!(
+                        "spécialité {} absente de la liste de référence des spécialités médicales",
+                        quote(name)
+                    ),
                 )
                 .champ(champ, Some(name.clone()))
                 .a_completer("une spécialité médicale de la liste de référence"),
@@ -551,7 +735,10 @@ fn spec_01<'r>(li: &LettreIntention, derog: bool, ctx: &RuleContext<'r>, out: &m
                 Finding::new(
                     LiSpec01,
                     Severity::Bloquant,
-                    format!("la médecine générale est exclue des ESS (spécialité {})", quote(name)),
+                    format!(
+                        "la médecine générale est exclue des ESS (spécialité {})",
+                        quote(name)
+                    ),
                 )
                 .champ(champ, Some(name.clone())),
             ),
@@ -582,7 +769,13 @@ fn spec_01<'r>(li: &LettreIntention, derog: bool, ctx: &RuleContext<'r>, out: &m
 }
 
 /// LI-TERR-02: no ESS of the same specialty on these départements.
-fn terr_02(li: &LettreIntention, t: &Territory, groups: &[&SpecialtyGroup], ctx: &RuleContext<'_>, out: &mut Vec<Finding>) {
+fn terr_02(
+    li: &LettreIntention,
+    t: &Territory,
+    groups: &[&SpecialtyGroup],
+    ctx: &RuleContext<'_>,
+    out: &mut Vec<Finding>,
+) {
     if groups.is_empty() || t.codes.is_empty() {
         return;
     }
@@ -598,7 +791,12 @@ fn terr_02(li: &LettreIntention, t: &Territory, groups: &[&SpecialtyGroup], ctx:
             .map(|g| g.libelle.clone())
             .unwrap_or_else(|| id.to_owned())
     };
-    let overlap = |deps: &[String]| -> Vec<String> { deps.iter().filter(|d| t.codes.contains(*d)).cloned().collect() };
+    let overlap = |deps: &[String]| -> Vec<String> {
+        deps.iter()
+            .filter(|d| t.codes.contains(*d))
+            .cloned()
+            .collect()
+    };
     for ess in ctx.reference.ess() {
         if !groups.iter().any(|g| g.id == ess.groupe) {
             continue;
@@ -625,7 +823,11 @@ fn terr_02(li: &LettreIntention, t: &Territory, groups: &[&SpecialtyGroup], ctx:
             continue;
         }
         let Some(status) = p.status() else { continue };
-        let Some(shared) = p.groupes.iter().find(|g| groups.iter().any(|x| &x.id == *g)) else {
+        let Some(shared) = p
+            .groupes
+            .iter()
+            .find(|g| groups.iter().any(|x| &x.id == *g))
+        else {
             continue;
         };
         let common = overlap(&p.departements);
@@ -685,7 +887,12 @@ fn spec_02(li: &LettreIntention, ctx: &RuleContext<'_>, out: &mut Vec<Finding>) 
             }
         }
         Read::Missing { champ } => out.push(
-            Finding::new(LiSpec02, Severity::Info, "périmètre médical non renseigné : non vérifié").champ(champ, None),
+            Finding::new(
+                LiSpec02,
+                Severity::Info,
+                "périmètre médical non renseigné : non vérifié",
+            )
+            .champ(champ, None),
         ),
         other => out.extend(unread(LiSpec02, other, false, "le périmètre médical")),
     }
@@ -709,15 +916,31 @@ fn demo_01(li: &LettreIntention, derog: bool, out: &mut Vec<Finding>) {
             );
         }
         Read::Ok { .. } => {}
-        other => out.extend(unread(LiDemo01, other, true, "le nombre de médecins de la spécialité sur le territoire")),
+        other => out.extend(unread(
+            LiDemo01,
+            other,
+            true,
+            "le nombre de médecins de la spécialité sur le territoire",
+        )),
     }
 }
 
 /// LI-ADH-01: adherents ≥ 10 % of the libéraux, in exact integer arithmetic.
 fn adh_01(li: &LettreIntention, derog: bool, out: &mut Vec<Finding>) {
-    out.extend(unread(LiAdh01, &li.nb_adherents, true, "le nombre de médecins adhérents"));
-    out.extend(unread(LiAdh01, &li.nb_liberaux_specialite, true, "le nombre de médecins libéraux de la spécialité sur le territoire"));
-    let (Some(&adh), Some(&lib)) = (li.nb_adherents.value(), li.nb_liberaux_specialite.value()) else {
+    out.extend(unread(
+        LiAdh01,
+        &li.nb_adherents,
+        true,
+        "le nombre de médecins adhérents",
+    ));
+    out.extend(unread(
+        LiAdh01,
+        &li.nb_liberaux_specialite,
+        true,
+        "le nombre de médecins libéraux de la spécialité sur le territoire",
+    ));
+    let (Some(&adh), Some(&lib)) = (li.nb_adherents.value(), li.nb_liberaux_specialite.value())
+    else {
         return;
     };
     let ev = |f: Finding| {
@@ -757,15 +980,25 @@ fn adh_01(li: &LettreIntention, derog: bool, out: &mut Vec<Finding>) {
 }
 
 /// LI-ADH-02: consistent figures, and plausible next to the reference demography.
-fn adh_02(li: &LettreIntention, t: &Territory, groups: &[&SpecialtyGroup], ctx: &RuleContext<'_>, out: &mut Vec<Finding>) {
+fn adh_02(
+    li: &LettreIntention,
+    t: &Territory,
+    groups: &[&SpecialtyGroup],
+    ctx: &RuleContext<'_>,
+    out: &mut Vec<Finding>,
+) {
     let adh = li.nb_adherents.value().copied();
     let lib = li.nb_liberaux_specialite.value().copied();
     let med = li.nb_medecins_specialite.value().copied();
     let champ = |r: &Read<u32>| r.champ().unwrap_or_default().to_owned();
     if adh == Some(0) {
         out.push(
-            Finding::new(LiAdh02, Severity::Avertissement, "aucun médecin adhérent déclaré")
-                .champ(champ(&li.nb_adherents), Some("0".into())),
+            Finding::new(
+                LiAdh02,
+                Severity::Avertissement,
+                "aucun médecin adhérent déclaré",
+            )
+            .champ(champ(&li.nb_adherents), Some("0".into())),
         );
     }
     if let (Some(a), Some(l)) = (adh, lib)
@@ -864,9 +1097,17 @@ pub(super) fn siret_valide(siret: &str) -> bool {
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, d)| if i % 2 == 1 { let x = d * 2; if x > 9 { x - 9 } else { x } } else { *d })
+        .map(|(i, d)| {
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                *d
+            }
+        })
         .sum();
-    luhn % 10 == 0 || (siret.starts_with("356000000") && digits.iter().sum::<u32>() % 5 == 0)
+    luhn.is_multiple_of(10)
+        || (siret.starts_with("356000000") && digits.iter().sum::<u32>().is_multiple_of(5))
 }
 
 fn rna_valide(rna: &str) -> bool {
@@ -878,8 +1119,18 @@ const DROIT_LOCAL: &[(&str, &str)] = &[("57", "Moselle"), ("67", "Bas-Rhin"), ("
 
 /// LI-JUR-01: the carrier is an association loi 1901. Returns the seat's département.
 fn jur_01(li: &LettreIntention, out: &mut Vec<Finding>) -> Option<(String, String)> {
-    out.extend(unread(LiJur01, &li.association, false, "l'association porteuse (numéro RNA ou SIRET)"));
-    out.extend(unread(LiJur01, &li.association_siret, false, "le SIRET de l'association"));
+    out.extend(unread(
+        LiJur01,
+        &li.association,
+        false,
+        "l'association porteuse (numéro RNA ou SIRET)",
+    ));
+    out.extend(unread(
+        LiJur01,
+        &li.association_siret,
+        false,
+        "le SIRET de l'association",
+    ));
     let reads = [&li.association, &li.association_siret];
     let found: Vec<(&str, &Association)> = reads
         .iter()
@@ -888,7 +1139,11 @@ fn jur_01(li: &LettreIntention, out: &mut Vec<Finding>) -> Option<(String, Strin
             _ => None,
         })
         .collect();
-    let pick = |f: fn(&Association) -> Option<&String>| found.iter().find_map(|(c, a)| f(a).map(|v| (c.to_string(), v.clone())));
+    let pick = |f: fn(&Association) -> Option<&String>| {
+        found
+            .iter()
+            .find_map(|(c, a)| f(a).map(|v| (c.to_string(), v.clone())))
+    };
     let rna = pick(|a| a.rna.as_ref());
     let siret = pick(|a| a.siret.as_ref());
     let registre = pick(|a| a.registre.as_ref());
@@ -896,19 +1151,35 @@ fn jur_01(li: &LettreIntention, out: &mut Vec<Finding>) -> Option<(String, Strin
     let mut code = pick(|a| a.forme_juridique_code.as_ref());
     let mut seat = pick(|a| a.departement_siege.as_ref());
     if found.is_empty()
-        && let Demandeur::PersonneMorale { forme_juridique, forme_juridique_code, departement_code, .. } = &li.demandeur
+        && let Demandeur::PersonneMorale {
+            forme_juridique,
+            forme_juridique_code,
+            departement_code,
+            ..
+        } = &li.demandeur
     {
         // The filer is a legal person: it is presumably the association itself.
         forme = forme_juridique.clone().map(|f| ("demandeur".to_owned(), f));
-        code = forme_juridique_code.clone().map(|c| ("demandeur".to_owned(), c));
-        seat = departement_code.clone().map(|d| ("demandeur".to_owned(), d));
+        code = forme_juridique_code
+            .clone()
+            .map(|c| ("demandeur".to_owned(), c));
+        seat = departement_code
+            .clone()
+            .map(|d| ("demandeur".to_owned(), d));
     }
     if seat.is_none()
-        && let Demandeur::PersonneMorale { departement_code: Some(d), .. } = &li.demandeur
+        && let Demandeur::PersonneMorale {
+            departement_code: Some(d),
+            ..
+        } = &li.demandeur
     {
         seat = Some(("demandeur".to_owned(), d.clone()));
     }
-    let any_champ = found.first().map(|(c, _)| c.to_string()).or_else(|| li.association.champ().map(str::to_owned)).unwrap_or_default();
+    let any_champ = found
+        .first()
+        .map(|(c, _)| c.to_string())
+        .or_else(|| li.association.champ().map(str::to_owned))
+        .unwrap_or_default();
     // Legal form.
     let is_asso = match (&code, &forme) {
         (Some((_, c)), _) => Some(c.trim().starts_with("92")),
@@ -935,16 +1206,30 @@ fn jur_01(li: &LettreIntention, out: &mut Vec<Finding>) -> Option<(String, Strin
         && !siret_valide(s)
     {
         out.push(
-            Finding::new(LiJur01, Severity::Avertissement, format!("SIRET {} invalide : 14 chiffres avec une clé de contrôle attendus", quote(s)))
-                .champ(c, Some(s.clone())),
+            Finding::new(
+                LiJur01,
+                Severity::Avertissement,
+                format!(
+                    "SIRET {} invalide : 14 chiffres avec une clé de contrôle attendus",
+                    quote(s)
+                ),
+            )
+            .champ(c, Some(s.clone())),
         );
     }
     if let Some((c, r)) = &rna
         && !rna_valide(r)
     {
         out.push(
-            Finding::new(LiJur01, Severity::Avertissement, format!("numéro RNA {} mal formé : W suivi de 9 caractères attendu", quote(r)))
-                .champ(c, Some(r.clone())),
+            Finding::new(
+                LiJur01,
+                Severity::Avertissement,
+                format!(
+                    "numéro RNA {} mal formé : W suivi de 9 caractères attendu",
+                    quote(r)
+                ),
+            )
+            .champ(c, Some(r.clone())),
         );
     }
     let local = seat
@@ -1003,13 +1288,29 @@ fn jur_01(li: &LettreIntention, out: &mut Vec<Finding>) -> Option<(String, Strin
 }
 
 const MISSION_A: &[&str] = &[
-    "second recours", "2nd recours", "deuxieme recours", "2e recours", "2eme recours",
-    "premier et troisieme recours", "premier et le troisieme recours", "1er et 3e recours",
-    "gradation des soins", "structuration de l offre", "structurer l offre",
+    "second recours",
+    "2nd recours",
+    "deuxieme recours",
+    "2e recours",
+    "2eme recours",
+    "premier et troisieme recours",
+    "premier et le troisieme recours",
+    "1er et 3e recours",
+    "gradation des soins",
+    "structuration de l offre",
+    "structurer l offre",
 ];
 const MISSION_B: &[&str] = &[
-    "teleexpertise", "teleexpertises", "tele expertise", "tele expertises", "avis specialise",
-    "avis specialises", "avis ponctuel", "avis ponctuels", "tele avis", "medecins traitants",
+    "teleexpertise",
+    "teleexpertises",
+    "tele expertise",
+    "tele expertises",
+    "avis specialise",
+    "avis specialises",
+    "avis ponctuel",
+    "avis ponctuels",
+    "tele avis",
+    "medecins traitants",
     "medecin traitant",
 ];
 
@@ -1032,8 +1333,14 @@ fn miss_01(li: &LettreIntention, out: &mut Vec<Finding>) {
         .collect();
     let has = |words: &[&str]| words.iter().any(|w| contains_words(&all, w));
     for (ok, what) in [
-        (has(MISSION_A), "(a) la structuration de l'offre de second recours avec le premier et le troisième recours"),
-        (has(MISSION_B), "(b) l'avis spécialisé ponctuel à la demande des médecins traitants, dans des délais courts (consultation ou téléexpertise)"),
+        (
+            has(MISSION_A),
+            "(a) la structuration de l'offre de second recours avec le premier et le troisième recours",
+        ),
+        (
+            has(MISSION_B),
+            "(b) l'avis spécialisé ponctuel à la demande des médecins traitants, dans des délais courts (consultation ou téléexpertise)",
+        ),
     ] {
         if !ok {
             let mut f = Finding::new(
@@ -1078,10 +1385,53 @@ fn coop_01(li: &LettreIntention, out: &mut Vec<Finding>) {
     let all = cooperation_text(li);
     let has = |words: &[&str]| words.iter().any(|w| contains_words(&all, w));
     let missing: Vec<String> = [
-        (&["cpts", "msp", "esp", "maison de sante", "maisons de sante", "equipe de soins primaires", "equipes de soins primaires", "premier recours", "medecins traitants", "medecin traitant", "centre de sante", "centres de sante", "soins primaires"][..], "les acteurs du premier recours (CPTS, MSP, ESP)"),
-        (&["dac", "dispositif d appui a la coordination"][..], "le DAC"),
-        (&["ess", "autres ess", "equipe de soins specialises", "equipes de soins specialises"][..], "les autres ESS"),
-        (&["ght", "etablissement", "etablissements", "etablissement de sante", "hopital", "hopitaux", "centre hospitalier", "centres hospitaliers", "chu", "clinique", "cliniques"][..], "les établissements de santé"),
+        (
+            &[
+                "cpts",
+                "msp",
+                "esp",
+                "maison de sante",
+                "maisons de sante",
+                "equipe de soins primaires",
+                "equipes de soins primaires",
+                "premier recours",
+                "medecins traitants",
+                "medecin traitant",
+                "centre de sante",
+                "centres de sante",
+                "soins primaires",
+            ][..],
+            "les acteurs du premier recours (CPTS, MSP, ESP)",
+        ),
+        (
+            &["dac", "dispositif d appui a la coordination"][..],
+            "le DAC",
+        ),
+        (
+            &[
+                "ess",
+                "autres ess",
+                "equipe de soins specialises",
+                "equipes de soins specialises",
+            ][..],
+            "les autres ESS",
+        ),
+        (
+            &[
+                "ght",
+                "etablissement",
+                "etablissements",
+                "etablissement de sante",
+                "hopital",
+                "hopitaux",
+                "centre hospitalier",
+                "centres hospitaliers",
+                "chu",
+                "clinique",
+                "cliniques",
+            ][..],
+            "les établissements de santé",
+        ),
     ]
     .iter()
     .filter(|(words, _)| !has(words))
@@ -1090,7 +1440,11 @@ fn coop_01(li: &LettreIntention, out: &mut Vec<Finding>) {
     if !missing.is_empty() {
         out.push(cooperation_champs(
             li,
-            Finding::new(LiCoop01, Severity::Avertissement, format!("coopérations non déclarées avec {}", join_et(&missing))),
+            Finding::new(
+                LiCoop01,
+                Severity::Avertissement,
+                format!("coopérations non déclarées avec {}", join_et(&missing)),
+            ),
         ));
     }
 }
@@ -1105,18 +1459,37 @@ fn hosp_01(li: &LettreIntention, out: &mut Vec<Finding>) {
         all.push(' ');
         all.push_str(&normalize(t));
     }
-    let words = ["hospitalier", "hospitaliers", "hospitaliere", "hospitalieres", "hopital", "hopitaux", "chu", "praticien hospitalier", "praticiens hospitaliers"];
+    let words = [
+        "hospitalier",
+        "hospitaliers",
+        "hospitaliere",
+        "hospitalieres",
+        "hopital",
+        "hopitaux",
+        "chu",
+        "praticien hospitalier",
+        "praticiens hospitaliers",
+    ];
     if !words.iter().any(|w| contains_words(&all, w)) {
         out.push(cooperation_champs(
             li,
-            Finding::new(LiHosp01, Severity::Bloquant, "aucune articulation avec les professionnels hospitaliers n'est déclarée")
-                .a_completer("l'articulation prévue avec les professionnels hospitaliers"),
+            Finding::new(
+                LiHosp01,
+                Severity::Bloquant,
+                "aucune articulation avec les professionnels hospitaliers n'est déclarée",
+            )
+            .a_completer("l'articulation prévue avec les professionnels hospitaliers"),
         ));
     }
 }
 
 /// LI-CAISSE-01: the competent caisse is the one of the association's seat.
-fn caisse_01(t: &Territory, seat: Option<(String, String)>, ctx: &RuleContext<'_>, out: &mut Vec<Finding>) {
+fn caisse_01(
+    t: &Territory,
+    seat: Option<(String, String)>,
+    ctx: &RuleContext<'_>,
+    out: &mut Vec<Finding>,
+) {
     if t.codes.is_empty() {
         return;
     }
@@ -1127,7 +1500,9 @@ fn caisse_01(t: &Territory, seat: Option<(String, String)>, ctx: &RuleContext<'_
         .map(|d| d.caisse.as_str())
         .collect();
     let list: Vec<String> = caisses.iter().map(|s| (*s).to_owned()).collect();
-    let seat_dep = seat.as_ref().and_then(|(c, d)| ctx.reference.departement(d).map(|dep| (c, dep)));
+    let seat_dep = seat
+        .as_ref()
+        .and_then(|(c, d)| ctx.reference.departement(d).map(|dep| (c, dep)));
     let f = match seat_dep {
         Some((champ, dep)) => {
             let inside = t.codes.contains(&dep.code);
@@ -1141,15 +1516,25 @@ fn caisse_01(t: &Territory, seat: Option<(String, String)>, ctx: &RuleContext<'_
                     dep.code
                 )
             } else {
-                format!("caisse compétente : {} (siège de l'association : {}, {})", dep.caisse, dep.nom, dep.code)
+                format!(
+                    "caisse compétente : {} (siège de l'association : {}, {})",
+                    dep.caisse, dep.nom, dep.code
+                )
             };
             let f = Finding::new(LiCaisse01, Severity::Info, msg);
-            let f = if champ == "demandeur" { f } else { f.champ(champ, Some(dep.code.clone())) };
+            let f = if champ == "demandeur" {
+                f
+            } else {
+                f.champ(champ, Some(dep.code.clone()))
+            };
             if !inside {
                 out.push(Finding::new(
                     LiCaisse01,
                     Severity::Avertissement,
-                    format!("le siège de l'association ({}, {}) est hors du territoire couvert", dep.nom, dep.code),
+                    format!(
+                        "le siège de l'association ({}, {}) est hors du territoire couvert",
+                        dep.nom, dep.code
+                    ),
                 ));
             }
             f
@@ -1163,7 +1548,11 @@ fn caisse_01(t: &Territory, seat: Option<(String, String)>, ctx: &RuleContext<'_
                 list.join(" ; ")
             ),
         ),
-        None => Finding::new(LiCaisse01, Severity::Info, format!("caisse du territoire : {}", list.join(""))),
+        None => Finding::new(
+            LiCaisse01,
+            Severity::Info,
+            format!("caisse du territoire : {}", list.join("")),
+        ),
     };
     out.push(f);
 }

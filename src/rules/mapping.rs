@@ -86,7 +86,11 @@ struct Spec {
 }
 
 const TEXT: &[&str] = &["text", "textarea"];
-const TEXT_TOLERATED: &[&str] = &["drop_down_list", "multiple_drop_down_list", "linked_drop_down_list"];
+const TEXT_TOLERATED: &[&str] = &[
+    "drop_down_list",
+    "multiple_drop_down_list",
+    "linked_drop_down_list",
+];
 const INTEGER: &[&str] = &["integer_number", "number"];
 const INTEGER_TOLERATED: &[&str] = &["decimal_number", "text"];
 const CHOICES: &[&str] = &["multiple_drop_down_list", "drop_down_list"];
@@ -102,47 +106,287 @@ fn spec(key: &str) -> Option<Spec> {
         hints,
     };
     Some(match key {
-        "porteurs" => s("porteurs", "a repetition", &["repetition"], TEXT, &["porteurs du projet", "porteurs", "medecins porteurs"]),
-        "specialites" => s("specialites", "a (multiple) drop-down list", CHOICES, CHOICES_TOLERATED, &["specialite concernee", "specialites concernees", "specialite"]),
+        "porteurs" => s(
+            "porteurs",
+            "a repetition",
+            &["repetition"],
+            TEXT,
+            &["porteurs du projet", "porteurs", "medecins porteurs"],
+        ),
+        "specialites" => s(
+            "specialites",
+            "a (multiple) drop-down list",
+            CHOICES,
+            CHOICES_TOLERATED,
+            &[
+                "specialite concernee",
+                "specialites concernees",
+                "specialite",
+            ],
+        ),
         "territoire_departements" => s(
             "territoire_departements",
             "a département champ or a (multiple) drop-down list",
             &["multiple_drop_down_list", "drop_down_list", "departements"],
             &["text", "textarea", "communes"],
-            &["departements couverts", "departements concernes", "departements", "territoire"],
+            &[
+                "departements couverts",
+                "departements concernes",
+                "departements",
+                "territoire",
+            ],
         ),
-        "territoire_region" => s("territoire_region", "a région champ", &["regions", "drop_down_list"], &["text"], &["region couverte", "region concernee", "region"]),
-        "perimetre" => s("perimetre", "a text", TEXT, TEXT_TOLERATED, &["perimetre medical", "perimetre"]),
-        "nb_medecins_specialite" => s("nb_medecins_specialite", "an integer", INTEGER, INTEGER_TOLERATED, &["nombre de medecins de la specialite sur le territoire", "nombre de medecins de la specialite"]),
-        "nb_liberaux_specialite" => s("nb_liberaux_specialite", "an integer", INTEGER, INTEGER_TOLERATED, &["nombre de medecins liberaux de la specialite sur le territoire", "nombre de liberaux de la specialite", "nombre de medecins liberaux"]),
-        "nb_adherents" => s("nb_adherents", "an integer", INTEGER, INTEGER_TOLERATED, &["nombre de medecins adherents", "nombre d adherents", "adherents"]),
-        "association" => s("association", "an RNA or SIRET champ", &["rna", "siret"], &["text"], &["association porteuse rna", "association porteuse", "numero rna", "rna"]),
-        "association_siret" => s("association_siret", "a SIRET champ", &["siret"], &["text"], &["siret de l association", "siret"]),
-        "cooperations" => s("cooperations", "a (multiple) drop-down list", CHOICES, CHOICES_TOLERATED, &["cooperations prevues", "cooperations"]),
-        "cooperations_precisions" => s("cooperations_precisions", "a text", TEXT, TEXT_TOLERATED, &["cooperations precisions", "precisions sur les cooperations"]),
-        "gouvernance" => s("gouvernance", "a repetition or a text", &["repetition", "textarea", "text"], &[], &["gouvernance prevue", "gouvernance"]),
-        "actions" => s("actions", "a text", TEXT, TEXT_TOLERATED, &["actions prevues pour la mission socle", "actions prevues", "actions"]),
-        "actions_mission_socle" => s("actions_mission_socle", "a multiple drop-down list", CHOICES, CHOICES_TOLERATED, &["activites de la mission socle", "mission socle"]),
-        "derogation_demandee" => s("derogation_demandee", "a yes/no champ", &["yes_no", "checkbox"], &["drop_down_list", "text"], &["demande de derogation", "derogation demandee"]),
-        "derogation_motif" => s("derogation_motif", "a text", TEXT, TEXT_TOLERATED, &["motif de la derogation", "motif"]),
-        "lien_lettre_intention" => s("lien_lettre_intention", "a dossier link", &["dossier_link"], &["integer_number", "number", "text"], &["lettre d intention", "dossier de lettre d intention"]),
-        "diagnostic_territorial" => s("diagnostic_territorial", "a text", TEXT, TEXT_TOLERATED, &["diagnostic territorial", "diagnostic"]),
-        "missions_actions" => s("missions_actions", "a text", TEXT, TEXT_TOLERATED, &["missions et actions", "missions"]),
-        "indicateurs" => s("indicateurs", "a multiple drop-down list", CHOICES, CHOICES_TOLERATED, &["indicateurs de suivi et d evaluation", "indicateurs"]),
-        "indicateur_qualitatif" => s("indicateur_qualitatif", "a text", TEXT, TEXT_TOLERATED, &["indicateur qualitatif", "indicateurs qualitatifs"]),
-        "modalites_actualisation" => s("modalites_actualisation", "a text", TEXT, TEXT_TOLERATED, &["modalites d actualisation du projet", "modalites d actualisation"]),
-        "plan_deploiement" => s("plan_deploiement", "an attachment", &["piece_justificative"], &[], &["plan de deploiement"]),
-        "rapport" => s("rapport", "a textarea annotation", &["textarea", "text"], &[], &["pre controle automatique", "rapport de pre controle", "pre controle"]),
-        "conforme" => s("conforme", "a checkbox annotation", &["checkbox", "yes_no"], &[], &["pre controle conforme", "conforme"]),
-        "prochaine_echeance" => s("prochaine_echeance", "a date annotation", DATE, &["datetime"], &["prochaine echeance"]),
-        "signature_contrat_amorcage" => s("signature_contrat_amorcage", "a date annotation", DATE, &["datetime"], &["date de signature du contrat de credit d amorcage"]),
-        "validation_projet_sante" => s("validation_projet_sante", "a date annotation", DATE, &["datetime"], &["date de validation du projet de sante"]),
-        "refus_projet_sante" => s("refus_projet_sante", "a date annotation", DATE, &["datetime"], &["date de refus du projet de sante"]),
-        "numero_finess" => s("numero_finess", "a text annotation", &["text"], &["textarea"], &["numero finess", "finess"]),
-        "signature_contrat_dotation" => s("signature_contrat_dotation", "a date annotation", DATE, &["datetime"], &["date de signature du contrat de dotation annuelle"]),
-        "deploiement_mission_socle" => s("deploiement_mission_socle", "a date annotation", DATE, &["datetime"], &["date de deploiement de la mission socle"]),
-        "justificatifs_recus" => s("justificatifs_recus", "a date annotation", DATE, &["datetime"], &["date de reception des justificatifs annuels"]),
-        "nb_adherents_annuel" => s("nb_adherents_annuel", "an integer annotation", INTEGER, &["text"], &["nombre d adherents sur l annee"]),
+        "territoire_region" => s(
+            "territoire_region",
+            "a région champ",
+            &["regions", "drop_down_list"],
+            &["text"],
+            &["region couverte", "region concernee", "region"],
+        ),
+        "perimetre" => s(
+            "perimetre",
+            "a text",
+            TEXT,
+            TEXT_TOLERATED,
+            &["perimetre medical", "perimetre"],
+        ),
+        "nb_medecins_specialite" => s(
+            "nb_medecins_specialite",
+            "an integer",
+            INTEGER,
+            INTEGER_TOLERATED,
+            &[
+                "nombre de medecins de la specialite sur le territoire",
+                "nombre de medecins de la specialite",
+            ],
+        ),
+        "nb_liberaux_specialite" => s(
+            "nb_liberaux_specialite",
+            "an integer",
+            INTEGER,
+            INTEGER_TOLERATED,
+            &[
+                "nombre de medecins liberaux de la specialite sur le territoire",
+                "nombre de liberaux de la specialite",
+                "nombre de medecins liberaux",
+            ],
+        ),
+        "nb_adherents" => s(
+            "nb_adherents",
+            "an integer",
+            INTEGER,
+            INTEGER_TOLERATED,
+            &[
+                "nombre de medecins adherents",
+                "nombre d adherents",
+                "adherents",
+            ],
+        ),
+        "association" => s(
+            "association",
+            "an RNA or SIRET champ",
+            &["rna", "siret"],
+            &["text"],
+            &[
+                "association porteuse rna",
+                "association porteuse",
+                "numero rna",
+                "rna",
+            ],
+        ),
+        "association_siret" => s(
+            "association_siret",
+            "a SIRET champ",
+            &["siret"],
+            &["text"],
+            &["siret de l association", "siret"],
+        ),
+        "cooperations" => s(
+            "cooperations",
+            "a (multiple) drop-down list",
+            CHOICES,
+            CHOICES_TOLERATED,
+            &["cooperations prevues", "cooperations"],
+        ),
+        "cooperations_precisions" => s(
+            "cooperations_precisions",
+            "a text",
+            TEXT,
+            TEXT_TOLERATED,
+            &["cooperations precisions", "precisions sur les cooperations"],
+        ),
+        "gouvernance" => s(
+            "gouvernance",
+            "a repetition or a text",
+            &["repetition", "textarea", "text"],
+            &[],
+            &["gouvernance prevue", "gouvernance"],
+        ),
+        "actions" => s(
+            "actions",
+            "a text",
+            TEXT,
+            TEXT_TOLERATED,
+            &[
+                "actions prevues pour la mission socle",
+                "actions prevues",
+                "actions",
+            ],
+        ),
+        "actions_mission_socle" => s(
+            "actions_mission_socle",
+            "a multiple drop-down list",
+            CHOICES,
+            CHOICES_TOLERATED,
+            &["activites de la mission socle", "mission socle"],
+        ),
+        "derogation_demandee" => s(
+            "derogation_demandee",
+            "a yes/no champ",
+            &["yes_no", "checkbox"],
+            &["drop_down_list", "text"],
+            &["demande de derogation", "derogation demandee"],
+        ),
+        "derogation_motif" => s(
+            "derogation_motif",
+            "a text",
+            TEXT,
+            TEXT_TOLERATED,
+            &["motif de la derogation", "motif"],
+        ),
+        "lien_lettre_intention" => s(
+            "lien_lettre_intention",
+            "a dossier link",
+            &["dossier_link"],
+            &["integer_number", "number", "text"],
+            &["lettre d intention", "dossier de lettre d intention"],
+        ),
+        "diagnostic_territorial" => s(
+            "diagnostic_territorial",
+            "a text",
+            TEXT,
+            TEXT_TOLERATED,
+            &["diagnostic territorial", "diagnostic"],
+        ),
+        "missions_actions" => s(
+            "missions_actions",
+            "a text",
+            TEXT,
+            TEXT_TOLERATED,
+            &["missions et actions", "missions"],
+        ),
+        "indicateurs" => s(
+            "indicateurs",
+            "a multiple drop-down list",
+            CHOICES,
+            CHOICES_TOLERATED,
+            &["indicateurs de suivi et d evaluation", "indicateurs"],
+        ),
+        "indicateur_qualitatif" => s(
+            "indicateur_qualitatif",
+            "a text",
+            TEXT,
+            TEXT_TOLERATED,
+            &["indicateur qualitatif", "indicateurs qualitatifs"],
+        ),
+        "modalites_actualisation" => s(
+            "modalites_actualisation",
+            "a text",
+            TEXT,
+            TEXT_TOLERATED,
+            &[
+                "modalites d actualisation du projet",
+                "modalites d actualisation",
+            ],
+        ),
+        "plan_deploiement" => s(
+            "plan_deploiement",
+            "an attachment",
+            &["piece_justificative"],
+            &[],
+            &["plan de deploiement"],
+        ),
+        "rapport" => s(
+            "rapport",
+            "a textarea annotation",
+            &["textarea", "text"],
+            &[],
+            &[
+                "pre controle automatique",
+                "rapport de pre controle",
+                "pre controle",
+            ],
+        ),
+        "conforme" => s(
+            "conforme",
+            "a checkbox annotation",
+            &["checkbox", "yes_no"],
+            &[],
+            &["pre controle conforme", "conforme"],
+        ),
+        "prochaine_echeance" => s(
+            "prochaine_echeance",
+            "a date annotation",
+            DATE,
+            &["datetime"],
+            &["prochaine echeance"],
+        ),
+        "signature_contrat_amorcage" => s(
+            "signature_contrat_amorcage",
+            "a date annotation",
+            DATE,
+            &["datetime"],
+            &["date de signature du contrat de credit d amorcage"],
+        ),
+        "validation_projet_sante" => s(
+            "validation_projet_sante",
+            "a date annotation",
+            DATE,
+            &["datetime"],
+            &["date de validation du projet de sante"],
+        ),
+        "refus_projet_sante" => s(
+            "refus_projet_sante",
+            "a date annotation",
+            DATE,
+            &["datetime"],
+            &["date de refus du projet de sante"],
+        ),
+        "numero_finess" => s(
+            "numero_finess",
+            "a text annotation",
+            &["text"],
+            &["textarea"],
+            &["numero finess", "finess"],
+        ),
+        "signature_contrat_dotation" => s(
+            "signature_contrat_dotation",
+            "a date annotation",
+            DATE,
+            &["datetime"],
+            &["date de signature du contrat de dotation annuelle"],
+        ),
+        "deploiement_mission_socle" => s(
+            "deploiement_mission_socle",
+            "a date annotation",
+            DATE,
+            &["datetime"],
+            &["date de deploiement de la mission socle"],
+        ),
+        "justificatifs_recus" => s(
+            "justificatifs_recus",
+            "a date annotation",
+            DATE,
+            &["datetime"],
+            &["date de reception des justificatifs annuels"],
+        ),
+        "nb_adherents_annuel" => s(
+            "nb_adherents_annuel",
+            "an integer annotation",
+            INTEGER,
+            &["text"],
+            &["nombre d adherents sur l annee"],
+        ),
         _ => return None,
     })
 }
@@ -234,7 +478,11 @@ pub fn resolve(
         out
     };
     let fields = section("fields", &settings.fields, &descriptors.champs);
-    let annotations = section("annotations", &settings.annotations, &descriptors.annotations);
+    let annotations = section(
+        "annotations",
+        &settings.annotations,
+        &descriptors.annotations,
+    );
     let suivi = section("suivi", &settings.suivi, &descriptors.annotations);
     if !problems.is_empty() {
         return Err(MappingError {
@@ -271,7 +519,12 @@ fn find<'a>(
             .iter()
             .find(|d| &d.id == id)
             .map(|d| (d, None))
-            .ok_or_else(|| format!("no champ with id {id} on this démarche{}", closest_hint(id, pool, true))),
+            .ok_or_else(|| {
+                format!(
+                    "no champ with id {id} on this démarche{}",
+                    closest_hint(id, pool, true)
+                )
+            }),
         ChampRef::Label(label) => {
             let exact: Vec<&ChampDescriptor> = pool.iter().filter(|d| &d.label == label).collect();
             let candidates = if exact.is_empty() {
@@ -294,7 +547,10 @@ fn find<'a>(
                 many => Err(format!(
                     "{} champs are labelled \"{label}\"; name one by id: {}",
                     many.len(),
-                    many.iter().map(|d| format!("id:{}", d.id)).collect::<Vec<_>>().join(", ")
+                    many.iter()
+                        .map(|d| format!("id:{}", d.id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             }
         }
@@ -438,10 +694,18 @@ fn list_descriptors(out: &mut String, pool: &[ChampDescriptor], indent: usize) {
 pub fn describe(descriptors: &DemarcheDescriptors, kind: Option<DemarcheKind>) -> String {
     let kind = kind.unwrap_or_else(|| guess_kind(descriptors));
     let mut out = String::new();
-    let _ = writeln!(out, "Démarche {} — {}", descriptors.number, descriptors.title);
+    let _ = writeln!(
+        out,
+        "Démarche {} — {}",
+        descriptors.number, descriptors.title
+    );
     let _ = writeln!(out, "\nChamps ({}):", descriptors.champs.len());
     list_descriptors(&mut out, &descriptors.champs, 2);
-    let _ = writeln!(out, "\nAnnotations privées ({}):", descriptors.annotations.len());
+    let _ = writeln!(
+        out,
+        "\nAnnotations privées ({}):",
+        descriptors.annotations.len()
+    );
     list_descriptors(&mut out, &descriptors.annotations, 2);
     let _ = writeln!(out, "\n# Mapping skeleton: check every line before use.");
     let _ = writeln!(out, "[[demarches]]");
@@ -486,24 +750,46 @@ mod tests {
     #[test]
     fn the_demo_mapping_resolves() {
         let m = resolve(&li_settings(), &li_descriptors()).unwrap();
-        assert_eq!(m.fields["nb_adherents"].label, "Nombre de médecins adhérents");
+        assert_eq!(
+            m.fields["nb_adherents"].label,
+            "Nombre de médecins adhérents"
+        );
         assert_eq!(m.fields["nb_adherents"].type_de_champ, "integer_number");
         assert!(m.not_checked.is_empty(), "{:?}", m.not_checked);
         assert_eq!(m.annotations["conforme"].type_de_champ, "checkbox");
         let m = resolve(&ps_settings(), &ps_descriptors()).unwrap();
-        assert_eq!(m.fields["lien_lettre_intention"].type_de_champ, "dossier_link");
+        assert_eq!(
+            m.fields["lien_lettre_intention"].type_de_champ,
+            "dossier_link"
+        );
     }
 
     #[test]
     fn a_missing_champ_names_the_closest_labels() {
         let mut s = li_settings();
-        s.fields.insert("nb_adherents".into(), ChampRef::Label("Nombre de médecins adhérant".into()));
-        s.fields.insert("perimetre".into(), ChampRef::Id("Q2hhbXAtOTk5".into()));
+        s.fields.insert(
+            "nb_adherents".into(),
+            ChampRef::Label("Nombre de médecins adhérant".into()),
+        );
+        s.fields
+            .insert("perimetre".into(), ChampRef::Id("Q2hhbXAtOTk5".into()));
         let err = resolve(&s, &li_descriptors()).unwrap_err();
         assert_eq!(err.problems.len(), 2, "{err}");
-        let p = &err.problems.iter().find(|p| p.key == "fields.nb_adherents").unwrap().message;
-        assert!(p.contains("closest: \"Nombre de médecins adhérents\""), "{p}");
-        assert!(err.problems.iter().any(|p| p.key == "fields.perimetre" && p.message.contains("no champ with id")));
+        let p = &err
+            .problems
+            .iter()
+            .find(|p| p.key == "fields.nb_adherents")
+            .unwrap()
+            .message;
+        assert!(
+            p.contains("closest: \"Nombre de médecins adhérents\""),
+            "{p}"
+        );
+        assert!(
+            err.problems
+                .iter()
+                .any(|p| p.key == "fields.perimetre" && p.message.contains("no champ with id"))
+        );
         let problems = err.to_problems(3);
         assert_eq!(problems[0].path, "demarches[3].fields.nb_adherents");
     }
@@ -518,7 +804,10 @@ mod tests {
             .find(|c| c.label == "Périmètre médical")
             .unwrap()
             .type_de_champ = "text".into();
-        s.fields.insert("nb_adherents".into(), ChampRef::Label("Périmètre médical".into()));
+        s.fields.insert(
+            "nb_adherents".into(),
+            ChampRef::Label("Périmètre médical".into()),
+        );
         s.fields.insert(
             "nb_medecins_specialite".into(),
             ChampRef::Label("Demande de dérogation".into()),
@@ -537,18 +826,33 @@ mod tests {
         assert_eq!(m.not_checked, ["nb_medecins_specialite"]);
         // A textarea cannot hold a count.
         let err = resolve(&s, &li_descriptors()).unwrap_err();
-        assert!(err.problems[0].message.contains("is of type textarea"), "{err}");
+        assert!(
+            err.problems[0].message.contains("is of type textarea"),
+            "{err}"
+        );
     }
 
     #[test]
     fn labels_match_ignoring_case_and_accents_but_not_ambiguously() {
         let mut s = li_settings();
-        s.fields.insert("perimetre".into(), ChampRef::Label("perimetre MEDICAL".into()));
+        s.fields.insert(
+            "perimetre".into(),
+            ChampRef::Label("perimetre MEDICAL".into()),
+        );
         let m = resolve(&s, &li_descriptors()).unwrap();
         assert_eq!(m.fields["perimetre"].label, "Périmètre médical");
-        assert!(m.notes.iter().any(|n| n.contains("matched the champ labelled")));
+        assert!(
+            m.notes
+                .iter()
+                .any(|n| n.contains("matched the champ labelled"))
+        );
         let mut d = li_descriptors();
-        let mut twin = d.champs.iter().find(|c| c.label == "Périmètre médical").unwrap().clone();
+        let mut twin = d
+            .champs
+            .iter()
+            .find(|c| c.label == "Périmètre médical")
+            .unwrap()
+            .clone();
         twin.id = "dHdpbg==".into();
         d.champs.push(twin);
         let err = resolve(&li_settings(), &d).unwrap_err();
@@ -558,7 +862,8 @@ mod tests {
     #[test]
     fn unknown_keys_are_problems() {
         let mut s = li_settings();
-        s.annotations.insert("pas_une_cle".into(), ChampRef::Label("X".into()));
+        s.annotations
+            .insert("pas_une_cle".into(), ChampRef::Label("X".into()));
         let err = resolve(&s, &li_descriptors()).unwrap_err();
         assert_eq!(err.problems[0].key, "annotations.pas_une_cle");
     }
@@ -571,7 +876,10 @@ mod tests {
             ("IntegerNumberChampDescriptor", "integer_number"),
             ("DepartementChampDescriptor", "departements"),
             ("RNAChampDescriptor", "rna"),
-            ("MultipleDropDownListChampDescriptor", "multiple_drop_down_list"),
+            (
+                "MultipleDropDownListChampDescriptor",
+                "multiple_drop_down_list",
+            ),
             ("YesNoChampDescriptor", "yes_no"),
         ] {
             d.typename = typename.into();
@@ -581,9 +889,15 @@ mod tests {
 
     #[test]
     fn describe_lists_champs_and_suggests_the_demo_mapping() {
-        for (desc, settings) in [(li_descriptors(), li_settings()), (ps_descriptors(), ps_settings())] {
+        for (desc, settings) in [
+            (li_descriptors(), li_settings()),
+            (ps_descriptors(), ps_settings()),
+        ] {
             let text = describe(&desc, None);
-            assert!(text.contains(&format!("kind = \"{}\"", settings.kind.as_str())), "{text}");
+            assert!(
+                text.contains(&format!("kind = \"{}\"", settings.kind.as_str())),
+                "{text}"
+            );
             assert!(text.contains("id:Q2hhbXAtMTE2") || settings.kind == DemarcheKind::ProjetSante);
             for (key, r) in &settings.fields {
                 let ChampRef::Label(label) = r else { continue };
@@ -594,7 +908,10 @@ mod tests {
             }
             for (key, r) in settings.annotations.iter().chain(&settings.suivi) {
                 let ChampRef::Label(label) = r else { continue };
-                assert!(text.contains(&format!("{key} = {}", toml_string(label))), "{key}:\n{text}");
+                assert!(
+                    text.contains(&format!("{key} = {}", toml_string(label))),
+                    "{key}:\n{text}"
+                );
             }
         }
         let empty = DemarcheDescriptors {
@@ -606,7 +923,10 @@ mod tests {
             labels: vec![],
         };
         let text = describe(&empty, Some(DemarcheKind::ProjetSante));
-        assert!(text.contains("# nb_adherents = \"\"   # no champ found"), "{text}");
+        assert!(
+            text.contains("# nb_adherents = \"\"   # no champ found"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -222,7 +222,11 @@ impl KnownProject {
 
     /// What the rules know of a stored lettre d'intention: its readable specialties and
     /// départements (an unreadable one is left out: that dossier's own report says so).
-    pub fn from_lettre(li: &LettreIntention, etat: DossierState, reference: &ReferenceData) -> Self {
+    pub fn from_lettre(
+        li: &LettreIntention,
+        etat: DossierState,
+        reference: &ReferenceData,
+    ) -> Self {
         let groupes: BTreeSet<String> = li
             .specialites
             .value()
@@ -291,9 +295,7 @@ pub fn evaluate_projet(ps: &ProjetSante, ctx: &RuleContext<'_>) -> Vec<Finding> 
 /// Extracts, evaluates and reports one dossier of the démarche `mapping` was resolved for.
 pub fn check(dossier: &Dossier, mapping: &ResolvedMapping, ctx: &RuleContext<'_>) -> Report {
     let findings = match mapping.kind {
-        DemarcheKind::LettreIntention => {
-            evaluate_lettre(&extract_lettre(dossier, mapping), ctx)
-        }
+        DemarcheKind::LettreIntention => evaluate_lettre(&extract_lettre(dossier, mapping), ctx),
         DemarcheKind::ProjetSante => evaluate_projet(&extract_projet(dossier, mapping), ctx),
     };
     Report::new(dossier.number, mapping.kind, findings, ctx.reference)

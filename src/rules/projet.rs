@@ -37,7 +37,12 @@ pub(super) fn echeance(date_depot_li: NaiveDate) -> NaiveDate {
 /// PS-LINK-01 and PS-DEL-01.
 fn link_and_delay(ps: &ProjetSante, ctx: &RuleContext<'_>, out: &mut Vec<Finding>) {
     let Read::Ok { champ, value: lien } = &ps.lien_lettre_intention else {
-        out.extend(unread(PsLink01, &ps.lien_lettre_intention, true, "le lien vers la lettre d'intention"));
+        out.extend(unread(
+            PsLink01,
+            &ps.lien_lettre_intention,
+            true,
+            "le lien vers la lettre d'intention",
+        ));
         return;
     };
     let shown = Some(lien.numero.to_string());
@@ -54,8 +59,12 @@ fn link_and_delay(ps: &ProjetSante, ctx: &RuleContext<'_>, out: &mut Vec<Finding
             .champ(champ, shown.clone()),
         );
         out.push(
-            Finding::new(PsDel01, Severity::Info, "délai de dépôt non vérifiable : lettre d'intention inconnue")
-                .champ(champ, shown),
+            Finding::new(
+                PsDel01,
+                Severity::Info,
+                "délai de dépôt non vérifiable : lettre d'intention inconnue",
+            )
+            .champ(champ, shown),
         );
         return;
     };
@@ -64,7 +73,11 @@ fn link_and_delay(ps: &ProjetSante, ctx: &RuleContext<'_>, out: &mut Vec<Finding
             Finding::new(
                 PsLink01,
                 Severity::Info,
-                format!("lettre d'intention n° {} acceptée, déposée le {}", li.numero, fr_date(li.date_depot)),
+                format!(
+                    "lettre d'intention n° {} acceptée, déposée le {}",
+                    li.numero,
+                    fr_date(li.date_depot)
+                ),
             )
             .champ(champ, shown.clone()),
         );
@@ -73,7 +86,11 @@ fn link_and_delay(ps: &ProjetSante, ctx: &RuleContext<'_>, out: &mut Vec<Finding
             Finding::new(
                 PsLink01,
                 Severity::Bloquant,
-                format!("la lettre d'intention n° {} est {} ; elle doit être acceptée", li.numero, li.etat.libelle()),
+                format!(
+                    "la lettre d'intention n° {} est {} ; elle doit être acceptée",
+                    li.numero,
+                    li.etat.libelle()
+                ),
             )
             .champ(champ, shown.clone()),
         );
@@ -120,28 +137,94 @@ fn text_item(rule: RuleId, read: &Read<String>, min: usize, what: &str, out: &mu
 /// PS-CONT-01 and PS-IND-01: the mandatory content.
 fn contenu(ps: &ProjetSante, ctx: &RuleContext<'_>, out: &mut Vec<Finding>) {
     let min = ctx.config.min_text_length;
-    text_item(PsCont01, &ps.missions_actions, min, "le détail des missions et des actions", out);
-    out.extend(unread(PsCont01, &ps.indicateurs, true, "les indicateurs de suivi et d'évaluation"));
-    text_item(PsCont01, &ps.modalites_actualisation, min, "les modalités d'actualisation du projet", out);
-    text_item(PsCont01, &ps.diagnostic_territorial, min, "le diagnostic territorial", out);
+    text_item(
+        PsCont01,
+        &ps.missions_actions,
+        min,
+        "le détail des missions et des actions",
+        out,
+    );
+    out.extend(unread(
+        PsCont01,
+        &ps.indicateurs,
+        true,
+        "les indicateurs de suivi et d'évaluation",
+    ));
+    text_item(
+        PsCont01,
+        &ps.modalites_actualisation,
+        min,
+        "les modalités d'actualisation du projet",
+        out,
+    );
+    text_item(
+        PsCont01,
+        &ps.diagnostic_territorial,
+        min,
+        "le diagnostic territorial",
+        out,
+    );
     match &ps.gouvernance {
-        Read::Ok { champ, value: Gouvernance::Texte(t) } => {
+        Read::Ok {
+            champ,
+            value: Gouvernance::Texte(t),
+        } => {
             out.extend(too_short(PsCont01, champ, t, min, "la gouvernance"));
         }
         Read::Ok { .. } => {}
         other => out.extend(unread(PsCont01, other, true, "la gouvernance")),
     }
-    out.extend(unread(PsCont01, &ps.plan_deploiement, true, "le document de déploiement"));
+    out.extend(unread(
+        PsCont01,
+        &ps.plan_deploiement,
+        true,
+        "le document de déploiement",
+    ));
     // A qualitative indicator may be short ("Satisfaction des adresseurs"): half the minimum.
-    text_item(PsInd01, &ps.indicateur_qualitatif, min.div_ceil(2), "au moins un indicateur qualitatif", out);
+    text_item(
+        PsInd01,
+        &ps.indicateur_qualitatif,
+        min.div_ceil(2),
+        "au moins un indicateur qualitatif",
+        out,
+    );
 }
 
 /// The five national indicators (VI.E), each with the words that recognise it.
 const NATIONAUX: [(&str, &[&str]); 5] = [
-    ("nombre de professionnels de santé adresseurs, dont médecins traitants", &["adresseur", "adresseurs", "medecins traitants", "medecin traitant", "adressant", "adressants"]),
-    ("nombre de patients pris en charge", &["patients pris en charge", "patient pris en charge", "patients", "file active"]),
-    ("nombre de téléexpertises réalisées", &["teleexpertise", "teleexpertises", "tele expertise", "tele expertises"]),
-    ("nombre de membres proposant des consultations avancées", &[]),
+    (
+        "nombre de professionnels de santé adresseurs, dont médecins traitants",
+        &[
+            "adresseur",
+            "adresseurs",
+            "medecins traitants",
+            "medecin traitant",
+            "adressant",
+            "adressants",
+        ],
+    ),
+    (
+        "nombre de patients pris en charge",
+        &[
+            "patients pris en charge",
+            "patient pris en charge",
+            "patients",
+            "file active",
+        ],
+    ),
+    (
+        "nombre de téléexpertises réalisées",
+        &[
+            "teleexpertise",
+            "teleexpertises",
+            "tele expertise",
+            "tele expertises",
+        ],
+    ),
+    (
+        "nombre de membres proposant des consultations avancées",
+        &[],
+    ),
     ("nombre de consultations avancées réalisées", &[]),
 ];
 
@@ -179,7 +262,11 @@ fn indicateurs(ps: &ProjetSante, _ctx: &RuleContext<'_>, out: &mut Vec<Finding>)
                 Severity::Avertissement,
                 format!(
                     "{} non repris : {}",
-                    if missing.len() > 1 { "indicateurs nationaux" } else { "indicateur national" },
+                    if missing.len() > 1 {
+                        "indicateurs nationaux"
+                    } else {
+                        "indicateur national"
+                    },
                     join_et(&missing)
                 ),
             )
@@ -190,13 +277,36 @@ fn indicateurs(ps: &ProjetSante, _ctx: &RuleContext<'_>, out: &mut Vec<Finding>)
 
 /// PS-ADH-01: the LI's ratio on the PS figures, with the way to 30 % and 50 %.
 fn adh_01(ps: &ProjetSante, out: &mut Vec<Finding>) {
-    out.extend(unread(PsAdh01, &ps.nb_adherents, true, "le nombre de médecins adhérents"));
-    out.extend(unread(PsAdh01, &ps.nb_liberaux_specialite, true, "le nombre de médecins libéraux de la spécialité sur le territoire"));
-    let (Read::Ok { champ: ca, value: adh }, Read::Ok { champ: cl, value: lib }) = (&ps.nb_adherents, &ps.nb_liberaux_specialite) else {
+    out.extend(unread(
+        PsAdh01,
+        &ps.nb_adherents,
+        true,
+        "le nombre de médecins adhérents",
+    ));
+    out.extend(unread(
+        PsAdh01,
+        &ps.nb_liberaux_specialite,
+        true,
+        "le nombre de médecins libéraux de la spécialité sur le territoire",
+    ));
+    let (
+        Read::Ok {
+            champ: ca,
+            value: adh,
+        },
+        Read::Ok {
+            champ: cl,
+            value: lib,
+        },
+    ) = (&ps.nb_adherents, &ps.nb_liberaux_specialite)
+    else {
         return;
     };
     let (adh, lib) = (*adh, *lib);
-    let ev = |f: Finding| f.champ(ca, Some(adh.to_string())).champ(cl, Some(lib.to_string()));
+    let ev = |f: Finding| {
+        f.champ(ca, Some(adh.to_string()))
+            .champ(cl, Some(lib.to_string()))
+    };
     if lib == 0 {
         out.push(ev(Finding::new(
             PsAdh01,
@@ -234,7 +344,11 @@ fn adh_01(ps: &ProjetSante, out: &mut Vec<Finding>) {
         1 => "seuils de 10 % et 30 % atteints".to_owned(),
         _ => "seuil de 10 % atteint".to_owned(),
     };
-    let tail = if steps.is_empty() { String::new() } else { format!(" ; {}", steps.join(" ; ")) };
+    let tail = if steps.is_empty() {
+        String::new()
+    } else {
+        format!(" ; {}", steps.join(" ; "))
+    };
     out.push(ev(Finding::new(
         PsAdh01,
         Severity::Info,

@@ -6,9 +6,7 @@ use proptest::prelude::*;
 
 use super::testutil::*;
 use super::*;
-use crate::ds::model::{
-    ChampValue, CodeName, Etablissement, File, LinkedDossier, Rna, Row,
-};
+use crate::ds::model::{ChampValue, CodeName, Etablissement, File, LinkedDossier, Rna, Row};
 
 fn any_text() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -40,30 +38,67 @@ fn leaf_value() -> impl Strategy<Value = ChampValue> {
         proptest::option::of(any::<f64>()).prop_map(ChampValue::Decimal),
         proptest::option::of(any_text()).prop_map(ChampValue::DropDown),
         proptest::collection::vec(any_text(), 0..4).prop_map(ChampValue::MultipleDropDown),
-        (proptest::option::of(any_text()), proptest::option::of(any_text()))
+        (
+            proptest::option::of(any_text()),
+            proptest::option::of(any_text())
+        )
             .prop_map(|(primary, secondary)| ChampValue::LinkedDropDown { primary, secondary }),
         proptest::option::of(code_name()).prop_map(ChampValue::Departement),
         proptest::option::of(code_name()).prop_map(ChampValue::Region),
-        (proptest::option::of(code_name()), proptest::option::of(code_name()))
-            .prop_map(|(commune, departement)| ChampValue::Commune { commune, departement }),
-        proptest::option::of((any_text(), proptest::option::of(any_text()), proptest::option::of(any_text())))
-            .prop_map(|r| ChampValue::Rna(r.map(|(id, title, departement_code)| Rna { id, title, departement_code }))),
-        proptest::option::of((any_text(), proptest::option::of(any_text()), proptest::option::of(any_text())))
-            .prop_map(|e| ChampValue::Siret(e.map(|(siret, forme_juridique_code, departement_code)| Etablissement {
+        (
+            proptest::option::of(code_name()),
+            proptest::option::of(code_name())
+        )
+            .prop_map(|(commune, departement)| ChampValue::Commune {
+                commune,
+                departement
+            }),
+        proptest::option::of((
+            any_text(),
+            proptest::option::of(any_text()),
+            proptest::option::of(any_text())
+        ))
+        .prop_map(
+            |r| ChampValue::Rna(r.map(|(id, title, departement_code)| Rna {
+                id,
+                title,
+                departement_code
+            }))
+        ),
+        proptest::option::of((
+            any_text(),
+            proptest::option::of(any_text()),
+            proptest::option::of(any_text())
+        ))
+        .prop_map(|e| ChampValue::Siret(e.map(
+            |(siret, forme_juridique_code, departement_code)| Etablissement {
                 siret,
                 forme_juridique: None,
                 forme_juridique_code,
                 raison_sociale: None,
                 association_rna: None,
                 departement_code,
-            }))),
-        proptest::option::of((any::<i64>(), any::<bool>())).prop_map(|l| ChampValue::DossierLink(l.map(|(number, acc)| LinkedDossier {
-            number,
-            state: acc.then_some(DossierState::Accepte),
-        }))),
-        proptest::collection::vec(any_text(), 0..3).prop_map(|names| ChampValue::PieceJustificative(
-            names.into_iter().map(|filename| File { filename, content_type: "x".into(), byte_size: None, url: None }).collect()
+            }
+        ))),
+        proptest::option::of((any::<i64>(), any::<bool>())).prop_map(|l| ChampValue::DossierLink(
+            l.map(|(number, acc)| LinkedDossier {
+                number,
+                state: acc.then_some(DossierState::Accepte),
+            })
         )),
+        proptest::collection::vec(any_text(), 0..3).prop_map(|names| {
+            ChampValue::PieceJustificative(
+                names
+                    .into_iter()
+                    .map(|filename| File {
+                        filename,
+                        content_type: "x".into(),
+                        byte_size: None,
+                        url: None,
+                    })
+                    .collect(),
+            )
+        }),
         any_text().prop_map(|typename| ChampValue::Other { typename }),
         Just(ChampValue::Date(None)),
     ]

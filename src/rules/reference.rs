@@ -368,13 +368,12 @@ impl Table {
             .collect();
         let mut rows = Vec::new();
         for (i, line) in lines {
-            let fields = split_csv_line(line, delimiter).map_err(|message| {
-                ReferenceError::Format {
+            let fields =
+                split_csv_line(line, delimiter).map_err(|message| ReferenceError::Format {
                     table: name,
                     line: i + 1,
                     message,
-                }
-            })?;
+                })?;
             if fields.len() != header.len() {
                 return Err(ReferenceError::Format {
                     table: name,
@@ -466,7 +465,10 @@ fn parse_specialites(text: &str) -> Result<Vec<SpecialtyGroup>, ReferenceError> 
         if id.is_empty() || !seen_ids.insert(id.clone()) {
             return Err(t.err(*line, format!("empty or repeated group `{id}`")));
         }
-        let codes: Vec<String> = r[ci].split_whitespace().map(str::to_ascii_uppercase).collect();
+        let codes: Vec<String> = r[ci]
+            .split_whitespace()
+            .map(str::to_ascii_uppercase)
+            .collect();
         if codes.is_empty() {
             return Err(t.err(*line, format!("group `{id}` has no code")));
         }
@@ -478,7 +480,9 @@ fn parse_specialites(text: &str) -> Result<Vec<SpecialtyGroup>, ReferenceError> 
         let exclue = match r[ei].trim().to_lowercase().as_str() {
             "oui" | "yes" | "true" => true,
             "non" | "no" | "false" | "" => false,
-            other => return Err(t.err(*line, format!("`exclue` must be oui or non, not `{other}`"))),
+            other => {
+                return Err(t.err(*line, format!("`exclue` must be oui or non, not `{other}`")));
+            }
         };
         out.push(SpecialtyGroup {
             id,
@@ -533,7 +537,10 @@ fn parse_departements(
         if canonical_departement_code(&code).as_deref() != Some(code.as_str())
             || out.contains_key(&code)
         {
-            return Err(t.err(*line, format!("invalid or repeated département code `{code}`")));
+            return Err(t.err(
+                *line,
+                format!("invalid or repeated département code `{code}`"),
+            ));
         }
         let region = r[ri].trim().to_owned();
         if !regions.contains_key(&region) {
@@ -568,7 +575,10 @@ fn parse_ess(text: &str, data: &ReferenceData) -> Result<Vec<RegisteredEss>, Ref
             .id
             .clone();
         let mut departements = Vec::new();
-        for code in r[di].split(|c: char| c == ';' || c.is_whitespace()).filter(|c| !c.is_empty()) {
+        for code in r[di]
+            .split(|c: char| c == ';' || c.is_whitespace())
+            .filter(|c| !c.is_empty())
+        {
             let d = data
                 .resolve_departement(code)
                 .ok_or_else(|| t.err(*line, format!("unknown département `{code}`")))?;
@@ -594,7 +604,11 @@ fn parse_demographie(text: &str, data: &ReferenceData) -> Result<Demography, Ref
         t.column(&["specialite", "profession_sante"])?,
         t.column(&["effectif"])?,
     );
-    let totals_only = |names: &[&str]| names.iter().find_map(|n| t.header.iter().position(|h| h == n));
+    let totals_only = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| t.header.iter().position(|h| h == n))
+    };
     let age = totals_only(&["libelle_classe_age"]);
     let sexe = totals_only(&["libelle_sexe"]);
     let mut by_year: BTreeMap<u16, BTreeMap<(String, String), u64>> = BTreeMap::new();
@@ -627,7 +641,12 @@ fn parse_demographie(text: &str, data: &ReferenceData) -> Result<Demography, Ref
             .trim()
             .replace(['\u{a0}', '\u{202f}', ' '], "")
             .parse()
-            .map_err(|_| t.err(*line, format!("`effectif` is not a count: `{}`", r[ei].trim())))?;
+            .map_err(|_| {
+                t.err(
+                    *line,
+                    format!("`effectif` is not a count: `{}`", r[ei].trim()),
+                )
+            })?;
         let slot = by_year
             .entry(annee)
             .or_default()
@@ -709,7 +728,10 @@ mod tests {
             ("Cardiologie et Maladies vasculaires (SM)", "cardiologie"),
             ("Médecine cardiovasculaire", "cardiologie"),
             ("Medecine cardio-vasculaire", "cardiologie"),
-            ("Méd cardiovasculaire opt card interventionnelle (SM)", "cardiologie"),
+            (
+                "Méd cardiovasculaire opt card interventionnelle (SM)",
+                "cardiologie",
+            ),
             ("sm73", "cardiologie"),
             ("Endocrinologie, diabétologie, nutrition", "endocrinologie"),
             ("Dermatologie et vénéréologie", "dermatologie"),
@@ -726,7 +748,15 @@ mod tests {
         ] {
             assert_eq!(id(name).as_deref(), Some(group), "{name}");
         }
-        for unknown in ["", "  ", "Plomberie", "Médecine", "Chirurgie", "SM99", "(SM)"] {
+        for unknown in [
+            "",
+            "  ",
+            "Plomberie",
+            "Médecine",
+            "Chirurgie",
+            "SM99",
+            "(SM)",
+        ] {
             assert_eq!(id(unknown), None, "{unknown:?}");
         }
     }
@@ -750,7 +780,10 @@ mod tests {
         assert_eq!(r.departement("2A").unwrap().region, "94");
         assert_eq!(r.departements_of_region("94"), ["2A", "2B"]);
         assert_eq!(r.departements_of_region("11").len(), 8);
-        assert_eq!(r.resolve_region("84 - Auvergne-Rhône-Alpes").unwrap().code, "84");
+        assert_eq!(
+            r.resolve_region("84 - Auvergne-Rhône-Alpes").unwrap().code,
+            "84"
+        );
         assert_eq!(r.resolve_region("ile de france").unwrap().code, "11");
         assert_eq!(r.resolve_region("1").unwrap().code, "01");
         assert!(r.resolve_region("99").is_none());
@@ -778,7 +811,10 @@ mod tests {
         assert_eq!(d.annee, 2024);
         assert_eq!(d.skipped_rows, 1);
         assert_eq!(d.total("cardiologie", &["75".into()]), Some(402));
-        assert_eq!(d.total("cardiologie", &["75".into(), "92".into()]), Some(1602));
+        assert_eq!(
+            d.total("cardiologie", &["75".into(), "92".into()]),
+            Some(1602)
+        );
         assert_eq!(d.total("cardiologie", &["75".into(), "93".into()]), None);
     }
 
@@ -795,7 +831,12 @@ mod tests {
             ..Default::default()
         };
         let r = ReferenceData::from_sources(&src).unwrap();
-        assert_eq!(r.demographie().unwrap().total("cardiologie", &["75".into()]), Some(400));
+        assert_eq!(
+            r.demographie()
+                .unwrap()
+                .total("cardiologie", &["75".into()]),
+            Some(400)
+        );
     }
 
     #[test]
@@ -824,21 +865,27 @@ mod tests {
             ),
             (
                 ReferenceSources {
-                    specialites: Some("groupe,libelle,codes,alias,exclue\na,A,SM01,,non\nb,B,SM01,,non\n".into()),
+                    specialites: Some(
+                        "groupe,libelle,codes,alias,exclue\na,A,SM01,,non\nb,B,SM01,,non\n".into(),
+                    ),
                     ..Default::default()
                 },
                 "line 3: code SM01 is in two groups",
             ),
             (
                 ReferenceSources {
-                    demographie: Some("annee,departement,specialite,effectif\n2024,75,cardiologie,douze\n".into()),
+                    demographie: Some(
+                        "annee,departement,specialite,effectif\n2024,75,cardiologie,douze\n".into(),
+                    ),
                     ..Default::default()
                 },
                 "`effectif` is not a count",
             ),
             (
                 ReferenceSources {
-                    demographie: Some("annee,departement,specialite,effectif\n2024,75,\"cardiologie,12\n".into()),
+                    demographie: Some(
+                        "annee,departement,specialite,effectif\n2024,75,\"cardiologie,12\n".into(),
+                    ),
                     ..Default::default()
                 },
                 "unterminated quoted field",
@@ -886,7 +933,9 @@ mod tests {
         );
         assert_eq!(t.rows.len(), r.departements().count());
         for (_, row) in &t.rows {
-            let d = r.departement(&row[ci]).unwrap_or_else(|| panic!("{} missing", row[ci]));
+            let d = r
+                .departement(&row[ci])
+                .unwrap_or_else(|| panic!("{} missing", row[ci]));
             assert_eq!(d.region, row[ri], "{}", row[ci]);
             assert_eq!(d.nom, row[li], "{}", row[ci]);
         }
@@ -894,7 +943,10 @@ mod tests {
         let (ci, li) = (t.column(&["reg"]).unwrap(), t.column(&["libelle"]).unwrap());
         assert_eq!(t.rows.len(), r.regions().count());
         for (_, row) in &t.rows {
-            assert_eq!(r.region(&row[ci]).map(|x| x.nom.as_str()), Some(row[li].as_str()));
+            assert_eq!(
+                r.region(&row[ci]).map(|x| x.nom.as_str()),
+                Some(row[li].as_str())
+            );
         }
     }
 
@@ -908,7 +960,10 @@ mod tests {
         };
         let r = ReferenceData::builtin();
         let t = Table::parse("tre_r38", &text).unwrap();
-        let (ci, li) = (t.column(&["code"]).unwrap(), t.column(&["libelle"]).unwrap());
+        let (ci, li) = (
+            t.column(&["code"]).unwrap(),
+            t.column(&["libelle"]).unwrap(),
+        );
         let ans: BTreeMap<&str, &str> = t
             .rows
             .iter()
@@ -916,7 +971,9 @@ mod tests {
             .map(|(_, row)| (row[ci].as_str(), row[li].as_str()))
             .collect();
         for (code, libelle) in &ans {
-            let g = r.match_specialite(code).unwrap_or_else(|| panic!("{code} has no group"));
+            let g = r
+                .match_specialite(code)
+                .unwrap_or_else(|| panic!("{code} has no group"));
             // The official wording of each code is recognised as a name too, in the same group.
             assert_eq!(
                 r.match_specialite(libelle).map(|x| &x.id),

@@ -57,9 +57,19 @@ pub struct Report {
 
 impl Report {
     /// Orders the findings (dropping exact duplicates) and derives the verdict.
-    pub fn new(dossier: i64, kind: DemarcheKind, mut findings: Vec<Finding>, reference: &ReferenceData) -> Self {
+    pub fn new(
+        dossier: i64,
+        kind: DemarcheKind,
+        mut findings: Vec<Finding>,
+        reference: &ReferenceData,
+    ) -> Self {
         findings.sort_by(|a, b| {
-            (a.severity, a.rule, &a.evidence, &a.message).cmp(&(b.severity, b.rule, &b.evidence, &b.message))
+            (a.severity, a.rule, &a.evidence, &a.message).cmp(&(
+                b.severity,
+                b.rule,
+                &b.evidence,
+                &b.message,
+            ))
         });
         findings.dedup();
         let has = |s: Severity| findings.iter().any(|f| f.severity == s);
@@ -86,7 +96,10 @@ impl Report {
 
     /// How many findings have this severity.
     pub fn count(&self, severity: Severity) -> usize {
-        self.findings.iter().filter(|f| f.severity == severity).count()
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
     }
 
     /// The first line: `Pré-contrôle essbot : NON CONFORME — 2 points bloquants, 1 dérogation à
@@ -95,7 +108,11 @@ impl Report {
         let mut parts = Vec::new();
         for (sev, one, many) in [
             (Severity::Bloquant, "point bloquant", "points bloquants"),
-            (Severity::Derogation, "dérogation à soumettre à la CPN", "dérogations à soumettre à la CPN"),
+            (
+                Severity::Derogation,
+                "dérogation à soumettre à la CPN",
+                "dérogations à soumettre à la CPN",
+            ),
             (Severity::Avertissement, "avertissement", "avertissements"),
         ] {
             let n = self.count(sev);
@@ -245,7 +262,10 @@ mod tests {
             nc.verdict_line(),
             "Pré-contrôle essbot : NON CONFORME — 2 points bloquants, 1 dérogation à soumettre à la CPN"
         );
-        let d = rep(vec![f(RuleId::LiSpec01, Severity::Derogation, "c"), f(RuleId::LiCoop01, Severity::Avertissement, "d")]);
+        let d = rep(vec![
+            f(RuleId::LiSpec01, Severity::Derogation, "c"),
+            f(RuleId::LiCoop01, Severity::Avertissement, "d"),
+        ]);
         assert_eq!(d.verdict, Verdict::DerogationCpn);
         assert!(!d.verdict.is_conforme());
         assert_eq!(
@@ -276,10 +296,24 @@ mod tests {
         assert_eq!(a.fingerprint(), b.fingerprint());
         assert_eq!(a.findings.len(), 5);
         let ids: Vec<&str> = a.findings.iter().map(|f| f.rule.as_str()).collect();
-        assert_eq!(ids, ["LI-ADH-01", "LI-TERR-01", "LI-TERR-01", "LI-COOP-01", "LI-CAISSE-01"]);
+        assert_eq!(
+            ids,
+            [
+                "LI-ADH-01",
+                "LI-TERR-01",
+                "LI-TERR-01",
+                "LI-COOP-01",
+                "LI-CAISSE-01"
+            ]
+        );
         assert_eq!(a.findings[1].evidence[0].champ, "A");
         let text = a.text();
-        assert!(text.ends_with(&format!("Règles essbot {RULEBOOK_VERSION} ; données de référence : COG 2024.")), "{text}");
+        assert!(
+            text.ends_with(&format!(
+                "Règles essbot {RULEBOOK_VERSION} ; données de référence : COG 2024."
+            )),
+            "{text}"
+        );
         assert_eq!(text.lines().count(), 7);
         assert_eq!(a.fingerprint().len(), 64);
     }
@@ -291,8 +325,11 @@ mod tests {
             9,
             DemarcheKind::ProjetSante,
             vec![
-                f(RuleId::PsCont01, Severity::Bloquant, "x").champ("Diagnostic territorial", None).a_completer("le diagnostic territorial"),
-                f(RuleId::PsInd01, Severity::Bloquant, "y").a_completer("au moins un indicateur qualitatif"),
+                f(RuleId::PsCont01, Severity::Bloquant, "x")
+                    .champ("Diagnostic territorial", None)
+                    .a_completer("le diagnostic territorial"),
+                f(RuleId::PsInd01, Severity::Bloquant, "y")
+                    .a_completer("au moins un indicateur qualitatif"),
             ],
             &r,
         );
@@ -304,7 +341,10 @@ mod tests {
         assert_eq!(j["findings"][0]["severity"], "bloquant");
         assert_eq!(j["fingerprint"], rep.fingerprint());
         let m = rep.message_usager().unwrap();
-        assert!(m.contains("- le diagnostic territorial ;\n- au moins un indicateur qualitatif.\n"), "{m}");
+        assert!(
+            m.contains("- le diagnostic territorial ;\n- au moins un indicateur qualitatif.\n"),
+            "{m}"
+        );
         let ok = Report::new(9, DemarcheKind::ProjetSante, vec![], &r);
         assert!(ok.message_usager().is_none());
     }

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use super::*;
 use crate::config::{ChampRef, DemarcheSettings};
 use crate::ds::model::{
-    ChampDescriptor, Champ, ChampValue, CodeName, DemarcheDescriptors, Demandeur, Dossier, File,
+    Champ, ChampDescriptor, ChampValue, CodeName, Demandeur, DemarcheDescriptors, Dossier, File,
     LinkedDossier, Rna, Row,
 };
 
@@ -18,7 +18,11 @@ pub fn champ_id(n: u32) -> String {
     let bytes = format!("Champ-{n}").into_bytes();
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -31,7 +35,12 @@ pub fn champ_id(n: u32) -> String {
     out
 }
 
-fn desc(n: u32, label: &str, type_de_champ: &str, children: Vec<ChampDescriptor>) -> ChampDescriptor {
+fn desc(
+    n: u32,
+    label: &str,
+    type_de_champ: &str,
+    children: Vec<ChampDescriptor>,
+) -> ChampDescriptor {
     ChampDescriptor {
         id: champ_id(n),
         label: label.into(),
@@ -50,29 +59,79 @@ pub fn li_descriptors() -> DemarcheDescriptors {
         number: 1001,
         title: "Équipes de soins spécialisés — lettre d'intention".into(),
         champs: vec![
-            desc(101, "Porteurs du projet", "repetition", vec![
-                desc(102, "Nom et prénom", "text", vec![]),
-                desc(103, "Spécialité", "text", vec![]),
-                desc(104, "Numéro RPPS", "text", vec![]),
-            ]),
-            desc(110, "Spécialité concernée", "multiple_drop_down_list", vec![]),
-            desc(111, "Départements couverts", "multiple_drop_down_list", vec![]),
+            desc(
+                101,
+                "Porteurs du projet",
+                "repetition",
+                vec![
+                    desc(102, "Nom et prénom", "text", vec![]),
+                    desc(103, "Spécialité", "text", vec![]),
+                    desc(104, "Numéro RPPS", "text", vec![]),
+                ],
+            ),
+            desc(
+                110,
+                "Spécialité concernée",
+                "multiple_drop_down_list",
+                vec![],
+            ),
+            desc(
+                111,
+                "Départements couverts",
+                "multiple_drop_down_list",
+                vec![],
+            ),
             desc(112, "Région couverte", "regions", vec![]),
             desc(113, "Périmètre médical", "textarea", vec![]),
-            desc(114, "Nombre de médecins de la spécialité sur le territoire", "integer_number", vec![]),
-            desc(115, "Nombre de médecins libéraux de la spécialité sur le territoire", "integer_number", vec![]),
-            desc(116, "Nombre de médecins adhérents", "integer_number", vec![]),
+            desc(
+                114,
+                "Nombre de médecins de la spécialité sur le territoire",
+                "integer_number",
+                vec![],
+            ),
+            desc(
+                115,
+                "Nombre de médecins libéraux de la spécialité sur le territoire",
+                "integer_number",
+                vec![],
+            ),
+            desc(
+                116,
+                "Nombre de médecins adhérents",
+                "integer_number",
+                vec![],
+            ),
             desc(117, "Association porteuse (RNA)", "rna", vec![]),
             desc(118, "SIRET de l'association", "siret", vec![]),
-            desc(119, "Coopérations prévues", "multiple_drop_down_list", vec![]),
+            desc(
+                119,
+                "Coopérations prévues",
+                "multiple_drop_down_list",
+                vec![],
+            ),
             desc(120, "Coopérations : précisions", "textarea", vec![]),
-            desc(121, "Gouvernance prévue", "repetition", vec![
-                desc(122, "Nom du membre", "text", vec![]),
-                desc(123, "Qualité", "drop_down_list", vec![]),
-                desc(124, "Voix", "drop_down_list", vec![]),
-            ]),
-            desc(125, "Actions prévues pour la mission socle", "textarea", vec![]),
-            desc(126, "Activités de la mission socle", "multiple_drop_down_list", vec![]),
+            desc(
+                121,
+                "Gouvernance prévue",
+                "repetition",
+                vec![
+                    desc(122, "Nom du membre", "text", vec![]),
+                    desc(123, "Qualité", "drop_down_list", vec![]),
+                    desc(124, "Voix", "drop_down_list", vec![]),
+                ],
+            ),
+            desc(
+                125,
+                "Actions prévues pour la mission socle",
+                "textarea",
+                vec![],
+            ),
+            desc(
+                126,
+                "Activités de la mission socle",
+                "multiple_drop_down_list",
+                vec![],
+            ),
             desc(127, "Demande de dérogation", "yes_no", vec![]),
             desc(128, "Motif de la dérogation", "textarea", vec![]),
         ],
@@ -80,7 +139,12 @@ pub fn li_descriptors() -> DemarcheDescriptors {
             desc(901, "Pré-contrôle automatique", "textarea", vec![]),
             desc(902, "Pré-contrôle conforme", "checkbox", vec![]),
             desc(903, "Prochaine échéance", "date", vec![]),
-            desc(904, "Date de signature du contrat de crédit d'amorçage", "date", vec![]),
+            desc(
+                904,
+                "Date de signature du contrat de crédit d'amorçage",
+                "date",
+                vec![],
+            ),
         ],
         labels: vec![],
     }
@@ -96,17 +160,42 @@ pub fn ps_descriptors() -> DemarcheDescriptors {
             desc(201, "Lettre d'intention", "dossier_link", vec![]),
             desc(202, "Diagnostic territorial", "textarea", vec![]),
             desc(203, "Missions et actions", "textarea", vec![]),
-            desc(204, "Indicateurs de suivi et d'évaluation", "multiple_drop_down_list", vec![]),
+            desc(
+                204,
+                "Indicateurs de suivi et d'évaluation",
+                "multiple_drop_down_list",
+                vec![],
+            ),
             desc(205, "Indicateur qualitatif", "textarea", vec![]),
-            desc(206, "Modalités d'actualisation du projet", "textarea", vec![]),
-            desc(207, "Gouvernance", "repetition", vec![
-                desc(208, "Nom du membre", "text", vec![]),
-                desc(209, "Qualité", "drop_down_list", vec![]),
-                desc(210, "Voix", "drop_down_list", vec![]),
-            ]),
+            desc(
+                206,
+                "Modalités d'actualisation du projet",
+                "textarea",
+                vec![],
+            ),
+            desc(
+                207,
+                "Gouvernance",
+                "repetition",
+                vec![
+                    desc(208, "Nom du membre", "text", vec![]),
+                    desc(209, "Qualité", "drop_down_list", vec![]),
+                    desc(210, "Voix", "drop_down_list", vec![]),
+                ],
+            ),
             desc(211, "Plan de déploiement", "piece_justificative", vec![]),
-            desc(212, "Nombre de médecins adhérents", "integer_number", vec![]),
-            desc(213, "Nombre de médecins libéraux de la spécialité sur le territoire", "integer_number", vec![]),
+            desc(
+                212,
+                "Nombre de médecins adhérents",
+                "integer_number",
+                vec![],
+            ),
+            desc(
+                213,
+                "Nombre de médecins libéraux de la spécialité sur le territoire",
+                "integer_number",
+                vec![],
+            ),
         ],
         annotations: vec![
             desc(951, "Pré-contrôle automatique", "textarea", vec![]),
@@ -115,10 +204,30 @@ pub fn ps_descriptors() -> DemarcheDescriptors {
             desc(954, "Date de validation du projet de santé", "date", vec![]),
             desc(955, "Date de refus du projet de santé", "date", vec![]),
             desc(956, "Numéro FINESS", "text", vec![]),
-            desc(957, "Date de signature du contrat de dotation annuelle", "date", vec![]),
-            desc(958, "Date de déploiement de la mission socle", "date", vec![]),
-            desc(959, "Date de réception des justificatifs annuels", "date", vec![]),
-            desc(960, "Nombre d'adhérents sur l'année", "integer_number", vec![]),
+            desc(
+                957,
+                "Date de signature du contrat de dotation annuelle",
+                "date",
+                vec![],
+            ),
+            desc(
+                958,
+                "Date de déploiement de la mission socle",
+                "date",
+                vec![],
+            ),
+            desc(
+                959,
+                "Date de réception des justificatifs annuels",
+                "date",
+                vec![],
+            ),
+            desc(
+                960,
+                "Nombre d'adhérents sur l'année",
+                "integer_number",
+                vec![],
+            ),
         ],
         labels: vec![],
     }
@@ -142,8 +251,14 @@ pub fn li_settings() -> DemarcheSettings {
             ("territoire_departements", "Départements couverts"),
             ("territoire_region", "Région couverte"),
             ("perimetre", "Périmètre médical"),
-            ("nb_medecins_specialite", "Nombre de médecins de la spécialité sur le territoire"),
-            ("nb_liberaux_specialite", "Nombre de médecins libéraux de la spécialité sur le territoire"),
+            (
+                "nb_medecins_specialite",
+                "Nombre de médecins de la spécialité sur le territoire",
+            ),
+            (
+                "nb_liberaux_specialite",
+                "Nombre de médecins libéraux de la spécialité sur le territoire",
+            ),
             ("nb_adherents", "id:Q2hhbXAtMTE2"),
             ("association", "Association porteuse (RNA)"),
             ("association_siret", "SIRET de l'association"),
@@ -179,11 +294,17 @@ pub fn ps_settings() -> DemarcheSettings {
             ("missions_actions", "Missions et actions"),
             ("indicateurs", "Indicateurs de suivi et d'évaluation"),
             ("indicateur_qualitatif", "Indicateur qualitatif"),
-            ("modalites_actualisation", "Modalités d'actualisation du projet"),
+            (
+                "modalites_actualisation",
+                "Modalités d'actualisation du projet",
+            ),
             ("gouvernance", "Gouvernance"),
             ("plan_deploiement", "Plan de déploiement"),
             ("nb_adherents", "Nombre de médecins adhérents"),
-            ("nb_liberaux_specialite", "Nombre de médecins libéraux de la spécialité sur le territoire"),
+            (
+                "nb_liberaux_specialite",
+                "Nombre de médecins libéraux de la spécialité sur le territoire",
+            ),
         ]),
         annotations: refs(&[
             ("rapport", "Pré-contrôle automatique"),
@@ -191,12 +312,24 @@ pub fn ps_settings() -> DemarcheSettings {
             ("prochaine_echeance", "Prochaine échéance"),
         ]),
         suivi: refs(&[
-            ("validation_projet_sante", "Date de validation du projet de santé"),
+            (
+                "validation_projet_sante",
+                "Date de validation du projet de santé",
+            ),
             ("refus_projet_sante", "Date de refus du projet de santé"),
             ("numero_finess", "Numéro FINESS"),
-            ("signature_contrat_dotation", "Date de signature du contrat de dotation annuelle"),
-            ("deploiement_mission_socle", "Date de déploiement de la mission socle"),
-            ("justificatifs_recus", "Date de réception des justificatifs annuels"),
+            (
+                "signature_contrat_dotation",
+                "Date de signature du contrat de dotation annuelle",
+            ),
+            (
+                "deploiement_mission_socle",
+                "Date de déploiement de la mission socle",
+            ),
+            (
+                "justificatifs_recus",
+                "Date de réception des justificatifs annuels",
+            ),
             ("nb_adherents_annuel", "Nombre d'adhérents sur l'année"),
         ]),
         write_back: Default::default(),
@@ -346,12 +479,27 @@ pub fn li_dossier() -> Dossier {
                 }]),
             ),
             c("Spécialité concernée", multi(&["Cardiologie"])),
-            c("Départements couverts", multi(&["75 - Paris", "92 - Hauts-de-Seine"])),
+            c(
+                "Départements couverts",
+                multi(&["75 - Paris", "92 - Hauts-de-Seine"]),
+            ),
             c("Région couverte", ChampValue::Region(None)),
-            c("Périmètre médical", text("Cardiologie et maladies vasculaires de l'adulte")),
-            c("Nombre de médecins de la spécialité sur le territoire", ChampValue::Integer(Some("120".into()))),
-            c("Nombre de médecins libéraux de la spécialité sur le territoire", ChampValue::Integer(Some("52".into()))),
-            c("Nombre de médecins adhérents", ChampValue::Integer(Some("6".into()))),
+            c(
+                "Périmètre médical",
+                text("Cardiologie et maladies vasculaires de l'adulte"),
+            ),
+            c(
+                "Nombre de médecins de la spécialité sur le territoire",
+                ChampValue::Integer(Some("120".into())),
+            ),
+            c(
+                "Nombre de médecins libéraux de la spécialité sur le territoire",
+                ChampValue::Integer(Some("52".into())),
+            ),
+            c(
+                "Nombre de médecins adhérents",
+                ChampValue::Integer(Some("6".into())),
+            ),
             c(
                 "Association porteuse (RNA)",
                 ChampValue::Rna(Some(Rna {
@@ -362,17 +510,26 @@ pub fn li_dossier() -> Dossier {
             ),
             c("SIRET de l'association", ChampValue::Siret(None)),
             c("Coopérations prévues", multi(COOPERATIONS)),
-            c("Coopérations : précisions", text("Conventions avec les CPTS du territoire et le GHT.")),
+            c(
+                "Coopérations : précisions",
+                text("Conventions avec les CPTS du territoire et le GHT."),
+            ),
             c(
                 "Gouvernance prévue",
                 gouvernance_rows(&[
-                    ("Dr Alice Martin", "Médecin spécialiste libéral", "Délibérative"),
+                    (
+                        "Dr Alice Martin",
+                        "Médecin spécialiste libéral",
+                        "Délibérative",
+                    ),
                     ("CPTS Paris 15", "CPTS", "Consultative"),
                 ]),
             ),
             c(
                 "Actions prévues pour la mission socle",
-                text("Organiser le second recours avec les CPTS et l'hôpital ; téléexpertise sous 48 heures."),
+                text(
+                    "Organiser le second recours avec les CPTS et l'hôpital ; téléexpertise sous 48 heures.",
+                ),
             ),
             c("Activités de la mission socle", multi(MISSION_SOCLE)),
             c("Demande de dérogation", ChampValue::YesNo(Some(false))),
@@ -404,14 +561,32 @@ pub fn ps_dossier() -> Dossier {
                     state: Some(DossierState::Accepte),
                 })),
             ),
-            c("Diagnostic territorial", text("Délais de rendez-vous de cardiologie de 4 mois à l'ouest de Paris.")),
-            c("Missions et actions", text("Second recours organisé, téléexpertise sous 48 heures, consultations avancées.")),
+            c(
+                "Diagnostic territorial",
+                text("Délais de rendez-vous de cardiologie de 4 mois à l'ouest de Paris."),
+            ),
+            c(
+                "Missions et actions",
+                text(
+                    "Second recours organisé, téléexpertise sous 48 heures, consultations avancées.",
+                ),
+            ),
             c("Indicateurs de suivi et d'évaluation", multi(INDICATEURS)),
-            c("Indicateur qualitatif", text("Satisfaction des médecins traitants adresseurs")),
-            c("Modalités d'actualisation du projet", text("Revue annuelle en assemblée générale.")),
+            c(
+                "Indicateur qualitatif",
+                text("Satisfaction des médecins traitants adresseurs"),
+            ),
+            c(
+                "Modalités d'actualisation du projet",
+                text("Revue annuelle en assemblée générale."),
+            ),
             c(
                 "Gouvernance",
-                gouvernance_rows(&[("Dr Alice Martin", "Médecin spécialiste libéral", "Délibérative")]),
+                gouvernance_rows(&[(
+                    "Dr Alice Martin",
+                    "Médecin spécialiste libéral",
+                    "Délibérative",
+                )]),
             ),
             c(
                 "Plan de déploiement",
@@ -422,8 +597,14 @@ pub fn ps_dossier() -> Dossier {
                     url: None,
                 }]),
             ),
-            c("Nombre de médecins adhérents", ChampValue::Integer(Some("12".into()))),
-            c("Nombre de médecins libéraux de la spécialité sur le territoire", ChampValue::Integer(Some("52".into()))),
+            c(
+                "Nombre de médecins adhérents",
+                ChampValue::Integer(Some("12".into())),
+            ),
+            c(
+                "Nombre de médecins libéraux de la spécialité sur le territoire",
+                ChampValue::Integer(Some("52".into())),
+            ),
         ],
     );
     dossier.date_depot = chrono::DateTime::parse_from_rfc3339("2026-06-01T10:00:00+02:00").unwrap();

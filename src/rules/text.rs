@@ -46,7 +46,7 @@ pub fn fr_int(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(THOUSANDS_SEP);
         }
         out.push(c);
@@ -80,7 +80,11 @@ pub fn fr_date(d: NaiveDate) -> String {
 
 /// `1 point bloquant`, `2 points bloquants`: the count and the right form of the noun.
 pub fn count(n: usize, singular: &str, plural: &str) -> String {
-    format!("{} {}", fr_int(n as u64), if n > 1 { plural } else { singular })
+    format!(
+        "{} {}",
+        fr_int(n as u64),
+        if n > 1 { plural } else { singular }
+    )
 }
 
 /// Joins French items: `a`, `a et b`, `a, b et c`.
@@ -117,8 +121,14 @@ mod tests {
 
     #[test]
     fn normalize_folds_case_accents_and_punctuation() {
-        assert_eq!(normalize("  Médecine  CARDIO-vasculaire (SM) "), "medecine cardio vasculaire sm");
-        assert_eq!(normalize("Nombre d’adhérents"), normalize("nombre d'adherents"));
+        assert_eq!(
+            normalize("  Médecine  CARDIO-vasculaire (SM) "),
+            "medecine cardio vasculaire sm"
+        );
+        assert_eq!(
+            normalize("Nombre d’adhérents"),
+            normalize("nombre d'adherents")
+        );
         assert_eq!(normalize(""), "");
         assert_eq!(normalize("--"), "");
     }
@@ -154,9 +164,18 @@ mod tests {
 
     #[test]
     fn dates_counts_and_lists() {
-        assert_eq!(fr_date(NaiveDate::from_ymd_opt(2026, 7, 2).unwrap()), "02/07/2026");
-        assert_eq!(count(1, "point bloquant", "points bloquants"), "1 point bloquant");
-        assert_eq!(count(2, "point bloquant", "points bloquants"), "2 points bloquants");
+        assert_eq!(
+            fr_date(NaiveDate::from_ymd_opt(2026, 7, 2).unwrap()),
+            "02/07/2026"
+        );
+        assert_eq!(
+            count(1, "point bloquant", "points bloquants"),
+            "1 point bloquant"
+        );
+        assert_eq!(
+            count(2, "point bloquant", "points bloquants"),
+            "2 points bloquants"
+        );
         assert_eq!(join_et(&[]), "");
         assert_eq!(join_et(&["a".into()]), "a");
         assert_eq!(join_et(&["a".into(), "b".into(), "c".into()]), "a, b et c");
