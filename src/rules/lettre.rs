@@ -1505,8 +1505,20 @@ fn caisse_01(
         .and_then(|(c, d)| ctx.reference.departement(d).map(|dep| (c, dep)));
     let f = match seat_dep {
         Some((champ, dep)) => {
-            let inside = t.codes.contains(&dep.code);
-            let msg = if caisses.len() > 1 {
+            let msg = if !t.codes.contains(&dep.code) {
+                format!(
+                    "le siège de l'association ({}, {}) est hors du territoire couvert : caisse compétente à confirmer (caisse du siège : {} ; {} du territoire : {})",
+                    dep.nom,
+                    dep.code,
+                    dep.caisse,
+                    if caisses.len() > 1 {
+                        "caisses"
+                    } else {
+                        "caisse"
+                    },
+                    list.join(" ; ")
+                )
+            } else if caisses.len() > 1 {
                 format!(
                     "le territoire relève de {} ({}) ; la caisse compétente est celle du siège de l'association : {} (siège : {}, {})",
                     count(caisses.len(), "caisse", "caisses"),
@@ -1521,23 +1533,17 @@ fn caisse_01(
                     dep.caisse, dep.nom, dep.code
                 )
             };
-            let f = Finding::new(LiCaisse01, Severity::Info, msg);
-            let f = if champ == "demandeur" {
+            let severity = if t.codes.contains(&dep.code) {
+                Severity::Info
+            } else {
+                Severity::Avertissement
+            };
+            let f = Finding::new(LiCaisse01, severity, msg);
+            if champ == "demandeur" {
                 f
             } else {
                 f.champ(champ, Some(dep.code.clone()))
-            };
-            if !inside {
-                out.push(Finding::new(
-                    LiCaisse01,
-                    Severity::Avertissement,
-                    format!(
-                        "le siège de l'association ({}, {}) est hors du territoire couvert",
-                        dep.nom, dep.code
-                    ),
-                ));
             }
-            f
         }
         None if caisses.len() > 1 => Finding::new(
             LiCaisse01,
