@@ -177,7 +177,10 @@ where
                 cancel.cancelled().await;
                 break;
             };
-            notifier.status(&format!("{last_line}prochain cycle {}", when(next, now, tz)));
+            notifier.status(&format!(
+                "{last_line}prochain cycle {}",
+                when(next, now, tz)
+            ));
             tracing::debug!(next = %next, "waiting for the next fire");
             if !sleep_until(clock, next, &cancel).await {
                 break;
@@ -423,7 +426,10 @@ fn send_datagram(socket: &OsStr, message: &[u8]) -> io::Result<()> {
     if sent == message.len() {
         Ok(())
     } else {
-        Err(io::Error::new(io::ErrorKind::WriteZero, "notification cut short"))
+        Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            "notification cut short",
+        ))
     }
 }
 
@@ -552,7 +558,11 @@ mod tests {
             .await
             .expect("the watchdog task ends when stopped")
             .unwrap();
-        assert!(Notifier::new(Some(&path), None).spawn_watchdog(stop).is_none());
+        assert!(
+            Notifier::new(Some(&path), None)
+                .spawn_watchdog(stop)
+                .is_none()
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -572,7 +582,10 @@ mod tests {
             |ctx| {
                 let (starts, clock_now, cancel) = (starts.clone(), clock.now(), cancel.clone());
                 async move {
-                    starts.lock().unwrap().push((ctx.number, ctx.scheduled_for, clock_now));
+                    starts
+                        .lock()
+                        .unwrap()
+                        .push((ctx.number, ctx.scheduled_for, clock_now));
                     if ctx.number == 3 {
                         cancel.cancel();
                     }
@@ -742,7 +755,10 @@ mod tests {
         )
         .await;
         assert_eq!(exit, LoopExit::Stopped { cycles: 1 });
-        assert_eq!(metrics.health().last_outcome, Some(CycleOutcome::Interrupted));
+        assert_eq!(
+            metrics.health().last_outcome,
+            Some(CycleOutcome::Interrupted)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -799,7 +815,10 @@ mod tests {
     #[test]
     fn next_cycle_wording() {
         let now = utc("2026-06-10T14:07:00+02:00");
-        assert_eq!(when(utc("2026-06-10T14:15:00+02:00"), now, Paris), "à 14:15");
+        assert_eq!(
+            when(utc("2026-06-10T14:15:00+02:00"), now, Paris),
+            "à 14:15"
+        );
         assert_eq!(
             when(utc("2026-06-15T07:00:00+02:00"), now, Paris),
             "le 15/06/2026 à 07:00"

@@ -466,7 +466,8 @@ mod tests {
         );
         m.set_last_cycle(utc("2026-06-10T14:31:00+02:00"), CycleOutcome::Failed);
         assert_eq!(
-            m.health().verdict(utc("2026-06-10T14:32:00+02:00"), &s, Paris),
+            m.health()
+                .verdict(utc("2026-06-10T14:32:00+02:00"), &s, Paris),
             Err("le dernier cycle a échoué")
         );
         assert_eq!(
@@ -498,7 +499,13 @@ mod tests {
         m.set_findings("LI-ADH-02", 3);
         m.api_request("200");
         let text = m.render();
-        assert!(text.contains("essbot_findings{rule=\"LI-ADH-02\"} 3"), "{text}");
-        assert!(text.contains("essbot_api_requests_total{status=\"200\"} 1"), "{text}");
+        assert!(
+            text.contains("essbot_findings{rule=\"LI-ADH-02\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("essbot_api_requests_total{status=\"200\"} 1"),
+            "{text}"
+        );
     }
 }

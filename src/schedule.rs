@@ -220,13 +220,19 @@ mod tests {
         // Documented trap: `1` means Sunday, hence names in the configuration.
         let s = sched("0 0 9 * * 1");
         let next = next_fire(&s, Paris, utc("2026-06-10T00:00:00Z")).unwrap();
-        assert_eq!(next.with_timezone(&Paris).to_rfc3339(), "2026-06-14T09:00:00+02:00");
+        assert_eq!(
+            next.with_timezone(&Paris).to_rfc3339(),
+            "2026-06-14T09:00:00+02:00"
+        );
         assert_eq!(
             next.with_timezone(&Paris).format("%A").to_string(),
             "Sunday"
         );
         let by_name = sched("0 0 9 * * Sun");
-        assert_eq!(next_fire(&by_name, Paris, utc("2026-06-10T00:00:00Z")), Some(next));
+        assert_eq!(
+            next_fire(&by_name, Paris, utc("2026-06-10T00:00:00Z")),
+            Some(next)
+        );
     }
 
     #[test]
@@ -297,7 +303,10 @@ mod tests {
     fn next_fire_is_strictly_after_now_and_skips_missed_fires() {
         let s = sched(DEFAULT);
         let at = utc("2026-06-10T14:15:00+02:00");
-        assert_eq!(next_fire(&s, Paris, at), Some(utc("2026-06-10T14:30:00+02:00")));
+        assert_eq!(
+            next_fire(&s, Paris, at),
+            Some(utc("2026-06-10T14:30:00+02:00"))
+        );
         // A cycle that started at 14:15 and ended at 14:52 missed 14:30 and 14:45: next is 15:00.
         assert_eq!(
             next_fire(&s, Paris, utc("2026-06-10T14:52:13+02:00")),
@@ -366,11 +375,26 @@ mod tests {
         let friday_last = Some(utc("2026-06-12T20:45:30+02:00"));
         assert!(is_stale(None, utc("2026-06-12T20:50:00+02:00"), &s, Paris));
         // All weekend long, Friday's last cycle is fresh.
-        assert!(!is_stale(friday_last, utc("2026-06-14T22:00:00+02:00"), &s, Paris));
+        assert!(!is_stale(
+            friday_last,
+            utc("2026-06-14T22:00:00+02:00"),
+            &s,
+            Paris
+        ));
         // Monday 07:00 fired (its cycle may be running): still fine.
-        assert!(!is_stale(friday_last, utc("2026-06-15T07:10:00+02:00"), &s, Paris));
+        assert!(!is_stale(
+            friday_last,
+            utc("2026-06-15T07:10:00+02:00"),
+            &s,
+            Paris
+        ));
         // 07:15 fired too without success: stale.
-        assert!(is_stale(friday_last, utc("2026-06-15T07:15:00+02:00"), &s, Paris));
+        assert!(is_stale(
+            friday_last,
+            utc("2026-06-15T07:15:00+02:00"),
+            &s,
+            Paris
+        ));
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! Integration tests: one binary, one module per area.
 
 mod alerts;
+mod daemon;
 mod graphql_documents;
