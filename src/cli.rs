@@ -37,6 +37,22 @@ pub enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Runs the built-in DS sandbox alone, for manual tests and other tools.
+    Sandbox(SandboxArgs),
+}
+
+/// `essbot sandbox [--listen ADDR] [--data FILE] [--token TOKEN]`
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on (a loopback address; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Data set file (default: the built-in demo data set).
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    /// Token the sandbox accepts, besides the data set's own (default: the demo token).
+    #[arg(long, default_value = ds_sandbox::DEMO_TOKEN)]
+    pub token: String,
 }
 
 /// `essbot config ...`
@@ -96,7 +112,35 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             print_unmapped(&settings);
             Ok(Outcome::Ok)
         }
+        Command::Sandbox(args) => sandbox(args).await,
     }
+}
+
+async fn sandbox(args: SandboxArgs) -> Result<Outcome, CliError> {
+    use anyhow::Context as _;
+    let dataset = match &args.data {
+        Some(path) => ds_sandbox::Dataset::load(path)
+            .with_context(|| format!("loading the data set {}", path.display()))?,
+        None => ds_sandbox::Dataset::demo(),
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    println!("DS sandbox listening on http://{addr}/api/v2/graphql");
+    println!("accepted token: {}", args.token);
+    let options = ds_sandbox::SandboxOptions {
+        extra_tokens: vec![args.token],
+        ..Default::default()
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    crate::daemon::cancel_on_signals(cancel.clone()).context("watching signals")?;
+    ds_sandbox::serve(listener, dataset, options, async move {
+        cancel.cancelled().await
+    })
+    .await
+        .context("serving the sandbox")?;
+    Ok(Outcome::Ok)
 }
 
 /// Lists, per démarche, the domain fields no champ is mapped onto: the rules that need them

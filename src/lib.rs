@@ -12,6 +12,7 @@
 //! crate (`sandbox/`): it shares no code with the client, so the client is tested against an
 //! independent implementation of the API.
 
+pub mod alerts;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -23,4 +24,6 @@ pub mod milestones;
 pub mod rules;
 pub mod schedule;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
+
