@@ -1187,14 +1187,13 @@ pub(crate) struct ChampData {
 }
 
 macro_rules! champ_types {
-    ($($name:ident $(#[$attr:meta])* { $($extra:tt)* })*) => {
+    ($($name:ident $(= $gql:literal)? { $($extra:tt)* })*) => {
         $(
             /// A concrete champ type.
             #[derive(Clone)]
             pub(crate) struct $name(ChampData);
 
-            $(#[$attr])*
-            #[Object]
+            #[Object $((name = $gql))?]
             impl $name {
                 async fn id(&self) -> ID {
                     ID(self.0.id.clone())
@@ -1347,7 +1346,7 @@ champ_types! {
             }
         }
     }
-    RNAChamp {
+    RNAChamp = "RNAChamp" {
         async fn rna(&self) -> Option<Rna> {
             match &self.0.value {
                 Val::Rna(r) => Some(Rna {
@@ -1570,14 +1569,13 @@ fn build_row(desc: &Descriptor, row: &RowRt, at: DateTime<Utc>, frags: Fragments
 // Champ descriptors
 
 macro_rules! descriptor_types {
-    ($($name:ident $(#[$attr:meta])* => $kind:ident { $($extra:tt)* })*) => {
+    ($($name:ident $(= $gql:literal)? => $kind:ident { $($extra:tt)* })*) => {
         $(
             /// A concrete champ descriptor type.
             #[derive(Clone)]
             pub(crate) struct $name(Descriptor);
 
-            $(#[$attr])*
-            #[Object]
+            #[Object $((name = $gql))?]
             impl $name {
                 async fn id(&self) -> ID {
                     ID(gid("Champ", self.0.stable_id))
@@ -1660,7 +1658,7 @@ descriptor_types! {
             Some(geo::REGIONS.iter().map(|(c, n)| Region { name: (*n).into(), code: (*c).into() }).collect())
         }
     }
-    RNAChampDescriptor => Rna {}
+    RNAChampDescriptor = "RNAChampDescriptor" => Rna {}
     SiretChampDescriptor => Siret {}
     RepetitionChampDescriptor => Repetition {}
     DossierLinkChampDescriptor => DossierLink {}
