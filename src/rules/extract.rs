@@ -60,8 +60,11 @@ impl<T> Read<T> {
 /// A porteur (project leader), from one row of the porteurs repetition.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Porteur {
+    /// Name as typed.
     pub nom: Option<String>,
+    /// Specialty as typed (checked against the reference list).
     pub specialite: Option<String>,
+    /// RPPS number as typed (11 digits expected).
     pub rpps: Option<String>,
 }
 
@@ -75,6 +78,7 @@ pub enum Porteurs {
 /// A member of the planned governance, from one row of a repetition.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Membre {
+    /// Name as typed, quoted in findings.
     pub nom: Option<String>,
     /// "Médecin spécialiste libéral", "CPTS"… as the form words it.
     pub qualite: Option<String>,
@@ -98,6 +102,7 @@ pub struct Association {
     pub siret: Option<String>,
     /// A register reference typed in place of a number (local-law associations of 57, 67, 68).
     pub registre: Option<String>,
+    /// Name of the association, when DS knows it.
     pub nom: Option<String>,
     /// INSEE legal-form wording, from the SIRET data.
     pub forme_juridique: Option<String>,
@@ -110,6 +115,7 @@ pub struct Association {
 /// The target of the projet de santé's link to its lettre d'intention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lien {
+    /// Number of the linked lettre d'intention.
     pub numero: i64,
     /// As DS shows it through the link (`None` when typed as a number or not visible).
     pub etat: Option<DossierState>,
@@ -118,10 +124,13 @@ pub struct Lien {
 /// A lettre d'intention's inputs (rules.md, "Inputs").
 #[derive(Debug, Clone, PartialEq)]
 pub struct LettreIntention {
+    /// DS dossier number.
     pub numero: i64,
     /// `dateDepot` in Europe/Paris.
     pub date_depot: NaiveDate,
+    /// Who filed it: a legal person's data stand in for a missing association champ.
     pub demandeur: Demandeur,
+    /// LI-CONT-01.
     pub porteurs: Read<Porteurs>,
     /// Specialty names as written (matching to groups is the rules' job).
     pub specialites: Read<Vec<String>>,
@@ -146,6 +155,7 @@ pub struct LettreIntention {
 /// A projet de santé's inputs (rules.md, "Inputs").
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProjetSante {
+    /// DS dossier number.
     pub numero: i64,
     /// `dateDepot` in Europe/Paris.
     pub date_depot: NaiveDate,

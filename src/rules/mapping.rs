@@ -32,7 +32,9 @@ pub struct ResolvedChamp {
 /// A démarche's mapping, checked against its descriptors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedMapping {
+    /// Démarche number.
     pub demarche: i64,
+    /// Which rules apply to its dossiers.
     pub kind: DemarcheKind,
     /// Domain field → champ.
     pub fields: BTreeMap<String, ResolvedChamp>,
@@ -58,7 +60,9 @@ pub struct MappingProblem {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("démarche {demarche}: {} mapping problem(s): {}", problems.len(), problems.iter().map(|p| format!("{}: {}", p.key, p.message)).collect::<Vec<_>>().join("; "))]
 pub struct MappingError {
+    /// Démarche number.
     pub demarche: i64,
+    /// Every problem found, not just the first.
     pub problems: Vec<MappingProblem>,
 }
 

@@ -137,7 +137,9 @@ impl Ord for RuleId {
 /// value read there (as DS displays it or as parsed).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Evidence {
+    /// Label of the champ, as the démarche writes it.
     pub champ: String,
+    /// The value read there, when it helps the instructor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub valeur: Option<String>,
 }
@@ -145,10 +147,13 @@ pub struct Evidence {
 /// One result of one rule on one dossier.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Finding {
+    /// The rule of rules.md that produced it.
     pub rule: RuleId,
+    /// Decides the verdict: any `bloquant` or `derogation` makes the dossier non-compliant.
     pub severity: Severity,
     /// French, for an ARS instructor: what was found and what was expected; no final period.
     pub message: String,
+    /// The champs the finding is about, shown after the message.
     pub evidence: Vec<Evidence>,
     /// For a missing or unreadable item: what the applicant should supply, in French, for the
     /// optional message to the applicant.
@@ -198,7 +203,9 @@ pub enum ProjectStatus {
 /// as the lettre a projet de santé links to (PS-LINK-01, PS-DEL-01).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownProject {
+    /// DS dossier number.
     pub numero: i64,
+    /// Last known state: accepted blocks the territory, pending only warns.
     pub etat: DossierState,
     /// `dateDepot` in Europe/Paris.
     pub date_depot: NaiveDate,
@@ -273,7 +280,9 @@ impl KnownProjects {
 /// Everything the rules read besides the dossier itself.
 #[derive(Debug, Clone, Copy)]
 pub struct RuleContext<'a> {
+    /// Specialties, territory, registry and demography tables.
     pub reference: &'a ReferenceData,
+    /// The `[rules]` section of the configuration.
     pub config: &'a RulesConfig,
     /// Today in Europe/Paris, from the injected clock; the rules never read the wall clock.
     pub today: NaiveDate,

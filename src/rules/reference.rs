@@ -29,15 +29,20 @@ pub enum ReferenceError {
     /// The configured file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Io {
+        /// The configured path.
         path: PathBuf,
+        /// What the file system said.
         #[source]
         source: std::io::Error,
     },
     /// The file was read but its content is not the documented format.
     #[error("{table}, line {line}: {message}")]
     Format {
+        /// Which table (file name).
         table: &'static str,
+        /// 1-based line of the file.
         line: usize,
+        /// What is wrong there.
         message: String,
     },
 }
@@ -60,7 +65,9 @@ pub struct SpecialtyGroup {
 /// A département of the INSEE geographic code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Departement {
+    /// INSEE code, a string: `01`, `2A`, `971`.
     pub code: String,
+    /// Name with its accents, for reports.
     pub nom: String,
     /// Code of its région.
     pub region: String,
@@ -71,13 +78,16 @@ pub struct Departement {
 /// A région of the INSEE geographic code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Region {
+    /// INSEE code, a string: `01`, `84`.
     pub code: String,
+    /// Name with its accents, for reports.
     pub nom: String,
 }
 
 /// An ESS already in place, from the registry file (LI-TERR-02).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisteredEss {
+    /// Quoted in LI-TERR-02 findings.
     pub nom: String,
     /// Specialty group identifier.
     pub groupe: String,
@@ -87,6 +97,7 @@ pub struct RegisteredEss {
 /// Libéral specialists per département and specialty group, for one year (LI-ADH-02).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Demography {
+    /// Year of the counts, stated in reports.
     pub annee: u16,
     /// (group id, département code) → headcount.
     pub effectifs: BTreeMap<(String, String), u64>,
@@ -109,10 +120,15 @@ impl Demography {
 /// Texts of the reference tables; `None` takes the built-in table.
 #[derive(Debug, Clone, Default)]
 pub struct ReferenceSources {
+    /// `specialites.csv` format.
     pub specialites: Option<String>,
+    /// `departements.csv` format.
     pub departements: Option<String>,
+    /// `regions.csv` format.
     pub regions: Option<String>,
+    /// `ess.csv` format.
     pub ess: Option<String>,
+    /// Demography format; `None` means no demography (there is no built-in table).
     pub demographie: Option<String>,
 }
 

@@ -44,10 +44,13 @@ impl Verdict {
 /// The pre-check of one dossier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
+    /// DS dossier number.
     pub dossier: i64,
     /// `lettre_intention` or `projet_sante`.
     pub kind: &'static str,
+    /// Derived from the findings' severities.
     pub verdict: Verdict,
+    /// [`RULEBOOK_VERSION`] at the time of the check.
     pub rulebook_version: &'static str,
     /// Reference data the findings rest on (COG year, demography year), stated in the text.
     pub reference: String,
