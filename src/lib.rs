@@ -25,5 +25,6 @@ pub mod rules;
 pub mod schedule;
 pub mod store;
 pub mod sync;
+pub mod sync;
 pub mod telemetry;
 

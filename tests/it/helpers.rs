@@ -1,8 +1,20 @@
-//! Shared test helpers: a temporary SQLite store and a [`TestEnv`] with the DS sandbox.
+//! Shared test helpers: a temporary SQLite store, and a [`TestEnv`] that runs the DS sandbox on
+//! port 0 next to a temporary database, with settings pointing at both.
 //!
 //! Everything lives in a temporary folder removed when the value is dropped, and the sandbox
-//! listens on port 0, so tests run in parallel without sharing anything.
+//! listens on a free port, so tests run in parallel without sharing anything.
 
+// Shared by several test modules, each of which uses only part of it.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use ds_sandbox::{DEMO_TOKEN, Dataset, RequestRecord, Sandbox, SandboxOptions};
+use essbot::clock::FixedClock;
+use essbot::config::{self, DemarcheSettings, Env, Settings, Source};
+use essbot::ds::DsClient;
 use essbot::store::Store;
 use tempfile::TempDir;
 
@@ -14,4 +26,99 @@ pub async fn temp_store() -> (TempDir, Store) {
         .await
         .expect("open the store");
     (dir, store)
+}
+
+/// The sandbox serving a data set, a store in a temporary folder, and the demo configuration
+/// pointed at both (token [`DEMO_TOKEN`]), with a clock fixed at the start of the test.
+pub struct TestEnv {
+    pub sandbox: Sandbox,
+    pub store: Store,
+    /// The demo configuration (démarches 1001 and 1002) with the sandbox's endpoint, the
+    /// temporary database, no rate limit worth waiting for, and short retries.
+    pub settings: Settings,
+    /// Fixed at the wall-clock time the environment started; move it with `set`.
+    pub clock: FixedClock,
+    pub dir: TempDir,
+}
+
+impl TestEnv {
+    /// The sandbox with the demo data set.
+    pub async fn spawn() -> Self {
+        Self::with_dataset(Dataset::demo()).await
+    }
+
+    /// The sandbox with `dataset` (e.g. `Dataset::synthetic(&[1001, 1002], 250, 7)`).
+    pub async fn with_dataset(dataset: Dataset) -> Self {
+        let sandbox = Sandbox::start(
+            dataset,
+            SandboxOptions {
+                rate_limit_per_minute: None,
+                ..SandboxOptions::default()
+            },
+            "127.0.0.1:0".parse().expect("address"),
+        )
+        .await
+        .expect("start the sandbox");
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let db = dir.path().join("essbot.db");
+        let env = Env {
+            vars: BTreeMap::from([
+                (config::TOKEN_ENV.to_owned(), DEMO_TOKEN.to_owned()),
+                ("ESSBOT__DS__ENDPOINT".to_owned(), sandbox.url()),
+                (
+                    "ESSBOT__DATABASE__URL".to_owned(),
+                    format!("sqlite://{}", db.display()),
+                ),
+            ]),
+        };
+        let mut settings =
+            config::load(&Source::Text(config::DEMO_CONFIG.into()), &env).expect("demo config");
+        // Loopback: pacing requests would only slow the tests down.
+        settings.ds.max_requests_per_second = 10_000.0;
+        settings.ds.max_retries = 2;
+        let store = Store::connect(&settings.database)
+            .await
+            .expect("open the store");
+        Self {
+            sandbox,
+            store,
+            settings,
+            clock: FixedClock::new(Utc::now()),
+            dir,
+        }
+    }
+
+    /// A client with the configured token and millisecond retry delays.
+    pub fn client(&self) -> DsClient {
+        DsClient::new(&self.settings.ds)
+            .expect("client")
+            .with_retry_delays(Duration::from_millis(1), Duration::from_millis(5))
+    }
+
+    /// A client presenting another token (expired, restricted, unknown).
+    pub fn client_with_token(&self, token: &str) -> DsClient {
+        let mut ds = self.settings.ds.clone();
+        ds.token = Some(token.to_owned().into());
+        DsClient::new(&ds)
+            .expect("client")
+            .with_retry_delays(Duration::from_millis(1), Duration::from_millis(5))
+    }
+
+    /// The configured démarche `number`.
+    pub fn demarche(&self, number: i64) -> &DemarcheSettings {
+        self.settings
+            .demarches
+            .iter()
+            .find(|d| d.number == number)
+            .expect("démarche in the demo configuration")
+    }
+
+    /// Requests the sandbox received for `operation` since the last `clear_logs`.
+    pub fn requests(&self, operation: &str) -> Vec<RequestRecord> {
+        self.sandbox
+            .requests()
+            .into_iter()
+            .filter(|r| r.operation_name.as_deref() == Some(operation))
+            .collect()
+    }
 }

@@ -3,3 +3,6 @@
 mod alerts;
 mod daemon;
 mod graphql_documents;
+mod helpers;
+mod store;
+mod sync;
