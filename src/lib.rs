@@ -21,10 +21,10 @@ pub mod ds;
 pub mod lock;
 pub mod metrics;
 pub mod milestones;
+pub mod precheck;
 pub mod rules;
 pub mod schedule;
 pub mod store;
-pub mod sync;
 pub mod sync;
 pub mod telemetry;
 

@@ -1,0 +1,339 @@
+//! The pre-check stage of a cycle: runs the rulebook over the stored dossiers that need it and
+//! records each report and its findings.
+//!
+//! A dossier is checked again only when something its report depends on changed: its content or
+//! state (the sync requests a check), or the rulebook version, the rules configuration, the
+//! mapping, the reference data or the other known projects (folded into a check key compared with
+//! the stored one). An unchanged dossier is not re-evaluated, so its report — byte-identical for
+//! the same input — never causes a new annotation.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Europe::Paris;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use tracing::{debug, info_span, warn};
+
+use crate::config::{DemarcheKind, Settings};
+use crate::ds::decode_dossier;
+use crate::ds::model::Dossier;
+use crate::rules::{
+    self, KnownProject, KnownProjects, ReferenceData, Report, ResolvedMapping, RuleContext,
+    Severity, Verdict,
+};
+use crate::store::{DossierStatus, Store, StoreError, format_ts};
+
+/// Why the pre-check stage stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PrecheckError {
+    #[error("pre-check: store failure")]
+    Store(#[from] StoreError),
+    #[error("pre-check: database failure")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// What the stage did, for the cycle report and `essbot status`.
+#[derive(Debug, Default, Clone)]
+pub struct PrecheckReport {
+    /// Dossiers evaluated this cycle, with their verdict.
+    pub checked: Vec<(i64, Verdict)>,
+    /// Dossiers whose stored report was still valid.
+    pub unchanged: usize,
+    /// Stored dossiers that could not be read back (number, why): recorded by the sync as
+    /// decode errors, and not annotated until DS serves them readable again.
+    pub unreadable: Vec<(i64, String)>,
+    /// Findings counted by rule id, over the reports written this cycle.
+    pub findings_by_rule: BTreeMap<String, u64>,
+}
+
+/// A stored, readable dossier of a watched démarche.
+struct Candidate {
+    dossier: Dossier,
+    content_hash: String,
+    check_requested_at: Option<DateTime<Utc>>,
+}
+
+/// Runs the pre-check over every watched démarche that has a resolved mapping.
+///
+/// `today` is the date in Europe/Paris of the cycle (from the injected clock); `now` stamps
+/// the findings.
+///
+/// # Errors
+/// A store failure; the reports committed before it stay.
+pub async fn run(
+    store: &Store,
+    settings: &Settings,
+    reference: &ReferenceData,
+    mappings: &BTreeMap<i64, ResolvedMapping>,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<PrecheckReport, PrecheckError> {
+    let mut report = PrecheckReport::default();
+    let mut candidates: BTreeMap<i64, Vec<Candidate>> = BTreeMap::new();
+    for demarche in &settings.demarches {
+        if !mappings.contains_key(&demarche.number) {
+            continue;
+        }
+        let mut list = Vec::new();
+        for stored in store.dossiers_of(demarche.number).await? {
+            if stored.status != DossierStatus::Listed {
+                continue;
+            }
+            let Some(raw) = stored.raw.as_ref() else {
+                continue;
+            };
+            match decode_dossier(raw) {
+                Ok(dossier) => list.push(Candidate {
+                    dossier,
+                    content_hash: stored.content_hash.clone().unwrap_or_default(),
+                    check_requested_at: stored.check_requested_at,
+                }),
+                Err(e) => report.unreadable.push((stored.number, e.to_string())),
+            }
+        }
+        candidates.insert(demarche.number, list);
+    }
+
+    let projects = known_projects(settings, reference, mappings, &candidates);
+    let ctx = RuleContext {
+        reference,
+        config: &settings.rules,
+        today,
+        projets: &projects,
+    };
+    let context_key = context_key(settings, reference, &projects);
+    let stored_keys = stored_check_keys(store).await?;
+
+    for (demarche, list) in &candidates {
+        let mapping = &mappings[demarche];
+        let mapping_key = digest(&[&context_key, &format!("{mapping:?}")]);
+        for c in list {
+            let key = digest(&[
+                &mapping_key,
+                &c.content_hash,
+                c.dossier.state.as_str(),
+                &c.dossier.date_depot.to_rfc3339(),
+            ]);
+            let number = c.dossier.number;
+            if c.check_requested_at.is_none() && stored_keys.get(&number) == Some(&key) {
+                report.unchanged += 1;
+                continue;
+            }
+            let span = info_span!("check", dossier = number);
+            let _guard = span.enter();
+            let r = rules::check(&c.dossier, mapping, &ctx);
+            for f in &r.findings {
+                *report
+                    .findings_by_rule
+                    .entry(f.rule.as_str().to_owned())
+                    .or_default() += 1;
+            }
+            save(store, *demarche, &key, &r, now).await?;
+            if let Some(requested) = c.check_requested_at
+                && !store.mark_checked(number, requested).await?
+            {
+                debug!("changed again while being checked: checked again next cycle");
+            }
+            report.checked.push((number, r.verdict));
+        }
+    }
+    for (number, why) in &report.unreadable {
+        warn!(dossier = number, error = %why, "stored dossier unreadable: not checked");
+    }
+    Ok(report)
+}
+
+/// The lettres d'intention of every watched LI démarche, as the overlap and link rules see them.
+fn known_projects(
+    settings: &Settings,
+    reference: &ReferenceData,
+    mappings: &BTreeMap<i64, ResolvedMapping>,
+    candidates: &BTreeMap<i64, Vec<Candidate>>,
+) -> KnownProjects {
+    let mut projects = Vec::new();
+    for demarche in &settings.demarches {
+        if demarche.kind != DemarcheKind::LettreIntention {
+            continue;
+        }
+        let (Some(mapping), Some(list)) = (
+            mappings.get(&demarche.number),
+            candidates.get(&demarche.number),
+        ) else {
+            continue;
+        };
+        for c in list {
+            let li = rules::extract_lettre(&c.dossier, mapping);
+            projects.push(KnownProject::from_lettre(&li, c.dossier.state, reference));
+        }
+    }
+    KnownProjects::new(projects)
+}
+
+/// What every report of this cycle depends on besides the dossier itself.
+fn context_key(settings: &Settings, reference: &ReferenceData, projects: &KnownProjects) -> String {
+    let projects: Vec<&KnownProject> = projects.iter().collect();
+    digest(&[
+        rules::RULEBOOK_VERSION,
+        &format!("{:?}", settings.rules),
+        &format!("{reference:?}"),
+        &format!("{projects:?}"),
+    ])
+}
+
+fn digest(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p.as_bytes());
+    }
+    format!("{:x}", h.finalize())
+}
+
+async fn stored_check_keys(store: &Store) -> Result<HashMap<i64, String>, sqlx::Error> {
+    let rows = sqlx::query("SELECT dossier, check_key FROM checks")
+        .fetch_all(store.pool())
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("dossier")?, r.try_get("check_key")?)))
+        .collect()
+}
+
+/// Records one report and its findings in one transaction.
+async fn save(
+    store: &Store,
+    demarche: i64,
+    key: &str,
+    report: &Report,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let now = format_ts(now);
+    let mut tx = store.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO checks (dossier, demarche, check_key, verdict, report_text, report_json,
+                             fingerprint, rulebook, checked_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (dossier) DO UPDATE SET
+             demarche = excluded.demarche, check_key = excluded.check_key,
+             verdict = excluded.verdict, report_text = excluded.report_text,
+             report_json = excluded.report_json, fingerprint = excluded.fingerprint,
+             rulebook = excluded.rulebook, checked_at = excluded.checked_at",
+    )
+    .bind(report.dossier)
+    .bind(demarche)
+    .bind(key)
+    .bind(verdict_str(report.verdict))
+    .bind(report.text())
+    .bind(report.to_json().to_string())
+    .bind(report.fingerprint())
+    .bind(report.rulebook_version)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?;
+
+    let mut by_rule: BTreeMap<&str, (Severity, Vec<serde_json::Value>)> = BTreeMap::new();
+    for f in &report.findings {
+        let entry = by_rule
+            .entry(f.rule.as_str())
+            .or_insert((f.severity, Vec::new()));
+        entry.0 = entry.0.min(f.severity);
+        entry
+            .1
+            .push(serde_json::to_value(f).unwrap_or(serde_json::Value::Null));
+    }
+    for (rule, (severity, details)) in &by_rule {
+        sqlx::query(
+            "INSERT INTO findings (dossier, rule, severity, details, first_seen, last_seen)
+             VALUES ($1, $2, $3, $4, $5, $5)
+             ON CONFLICT (dossier, rule) DO UPDATE SET
+                 severity = excluded.severity, details = excluded.details,
+                 last_seen = excluded.last_seen,
+                 first_seen = CASE WHEN findings.resolved_at IS NULL
+                                   THEN findings.first_seen ELSE excluded.first_seen END,
+                 resolved_at = NULL",
+        )
+        .bind(report.dossier)
+        .bind(*rule)
+        .bind(severity_str(*severity))
+        .bind(serde_json::Value::Array(details.clone()).to_string())
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    // Rules that no longer fire on this dossier are resolved, not deleted.
+    let open: Vec<String> = sqlx::query_scalar(
+        "SELECT rule FROM findings WHERE dossier = $1 AND resolved_at IS NULL",
+    )
+    .bind(report.dossier)
+    .fetch_all(&mut *tx)
+    .await?;
+    for rule in open.iter().filter(|r| !by_rule.contains_key(r.as_str())) {
+        sqlx::query("UPDATE findings SET resolved_at = $1 WHERE dossier = $2 AND rule = $3")
+            .bind(&now)
+            .bind(report.dossier)
+            .bind(rule)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}
+
+/// The store's spelling of a verdict.
+pub fn verdict_str(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Conforme => "conforme",
+        Verdict::NonConforme => "non_conforme",
+        Verdict::DerogationCpn => "derogation_cpn",
+    }
+}
+
+fn severity_str(s: Severity) -> &'static str {
+    match s {
+        Severity::Bloquant => "bloquant",
+        Severity::Derogation => "derogation",
+        Severity::Avertissement => "avertissement",
+        Severity::Info => "info",
+    }
+}
+
+/// A stored report, as the write-back and the CLI read it.
+#[derive(Debug, Clone)]
+pub struct StoredCheck {
+    pub dossier: i64,
+    pub demarche: i64,
+    pub verdict: String,
+    pub report_text: String,
+    pub report_json: serde_json::Value,
+    pub checked_at: String,
+}
+
+/// Every stored report, by dossier number.
+///
+/// # Errors
+/// Database failures.
+pub async fn stored_checks(store: &Store) -> Result<Vec<StoredCheck>, PrecheckError> {
+    let rows = sqlx::query(
+        "SELECT dossier, demarche, verdict, report_text, report_json, checked_at
+         FROM checks ORDER BY dossier",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let json: String = r.try_get("report_json")?;
+        out.push(StoredCheck {
+            dossier: r.try_get("dossier")?,
+            demarche: r.try_get("demarche")?,
+            verdict: r.try_get("verdict")?,
+            report_text: r.try_get("report_text")?,
+            report_json: serde_json::from_str(&json).unwrap_or(serde_json::Value::Null),
+            checked_at: r.try_get("checked_at")?,
+        });
+    }
+    Ok(out)
+}
+
+/// Today in Europe/Paris: every ESS date is a Paris date.
+pub fn paris_today(now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&Paris).date_naive()
+}
