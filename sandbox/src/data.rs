@@ -1071,7 +1071,7 @@ fn synthetic_ps(rng: &mut Rng, number: i32, demarche: i32, groupe: i32, k: usize
 mod tests {
     use super::*;
 
-    fn desc<'a>(dem: &'a DemarcheRt, id: u64) -> &'a Descriptor {
+    fn desc(dem: &DemarcheRt, id: u64) -> &Descriptor {
         Descriptor::find(&dem.champs, id)
             .or_else(|| Descriptor::find(&dem.annotations, id))
             .unwrap_or_else(|| panic!("descriptor {id} missing"))

@@ -470,10 +470,10 @@ impl Sandbox {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(task) = self.task.take() {
-            if let Ok(Err(e)) = task.await {
-                tracing::warn!(error = %e, "sandbox server stopped with an error");
-            }
+        if let Some(task) = self.task.take()
+            && let Ok(Err(e)) = task.await
+        {
+            tracing::warn!(error = %e, "sandbox server stopped with an error");
         }
     }
 }

@@ -296,6 +296,7 @@ impl Demarche {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn deleted_dossiers(
         &self,
         ctx: &Context<'_>,
@@ -330,6 +331,7 @@ impl Demarche {
         ))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn pending_deleted_dossiers(
         &self,
         ctx: &Context<'_>,
@@ -586,8 +588,8 @@ impl PageArgs {
     }
 
     /// Sorts by `(key, id)`, keeps what lies strictly between the cursors, then cuts the page.
-    fn paginate<T: Clone>(&self, items: &mut Vec<(DateTime<Utc>, i64, T)>) -> Result<Page<T>> {
-        items.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    fn paginate<T: Clone>(&self, items: &mut [(DateTime<Utc>, i64, T)]) -> Result<Page<T>> {
+        items.sort_by_key(|a| (a.0, a.1));
         if self.desc {
             items.reverse();
         }
@@ -1098,6 +1100,7 @@ pub(crate) struct PersonneMoraleIncomplete {
 /// Who filed the dossier.
 #[derive(Interface, Clone)]
 #[graphql(field(name = "id", ty = "&ID"))]
+#[allow(clippy::enum_variant_names)]
 pub(crate) enum Demandeur {
     PersonnePhysique(PersonnePhysique),
     PersonneMorale(Box<PersonneMorale>),
@@ -1227,6 +1230,7 @@ macro_rules! champ_types {
             field(name = "updated_at", ty = "DateTimeScalar"),
             field(name = "prefilled", ty = "bool")
         )]
+        #[allow(clippy::enum_variant_names)]
         pub(crate) enum Champ {
             $($name($name),)*
         }
@@ -1611,6 +1615,7 @@ macro_rules! descriptor_types {
             field(name = "type", method = "kind", ty = "TypeDeChamp", deprecation = "Utilisez le champ `__typename` à la place."),
             field(name = "champ_descriptors", ty = "Option<Vec<ChampDescriptor>>", deprecation = "Utilisez le champ `RepetitionChampDescriptor.champ_descriptors` à la place.")
         )]
+        #[allow(clippy::enum_variant_names)]
         pub(crate) enum ChampDescriptor {
             $($name($name),)*
         }
@@ -2014,6 +2019,7 @@ fn to_val(desc: &Descriptor, value: &AnnotationValueInput) -> Result<Val, String
 }
 
 /// Writes one annotation on the dossier; returns the champ as written.
+#[allow(clippy::too_many_arguments)]
 fn apply(
     store: &mut Store,
     dem: &DemarcheRt,

@@ -157,7 +157,7 @@ fn status_fault(code: u16) -> Response {
             json!({"errors": [{"message": "Internal Server Error", "extensions": {"code": "internal_server_error", "exception_id": "5f0c7a4e-0000-4000-8000-000000000500"}}], "data": null})
                 .to_string(),
         ),
-        502 | 503 | 504 => {
+        502..=504 => {
             let reason = status.canonical_reason().unwrap_or("Error");
             (
                 status,

@@ -178,6 +178,7 @@ pub(crate) struct FileData {
 /// Who filed the dossier.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", deny_unknown_fields)]
+#[allow(clippy::enum_variant_names)]
 pub(crate) enum DemandeurData {
     PersonnePhysique {
         #[serde(default)]
