@@ -16,6 +16,7 @@ pub mod alerts;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod cycle;
 pub mod daemon;
 pub mod ds;
 pub mod lock;

@@ -1,0 +1,326 @@
+//! One cycle of the daemon: sync → pre-check → write back → milestones → alerts.
+//!
+//! [`Services`] holds what every stage needs (settings, DS client, store, clock, reference
+//! data); [`run_once`] runs the stages in order and records the cycle in the store, so that
+//! `essbot status` can tell when the daemon last ran and how it went. A stage that fails for one
+//! démarche does not stop the others: the cycle ends `partial` and says which and why.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::ds::DsClient;
+use crate::ds::model::DemarcheDescriptors;
+use crate::precheck;
+use crate::rules::{self, ReferenceData, ResolvedMapping};
+use crate::store::{CycleOutcome, Store, StoreError, format_ts, parse_ts};
+use crate::sync;
+
+/// Why a cycle could not run at all (a démarche's own failure only makes it `partial`).
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    #[error("the store failed")]
+    Store(#[from] StoreError),
+    #[error("the database failed")]
+    Sql(#[from] sqlx::Error),
+    #[error(transparent)]
+    Precheck(#[from] precheck::PrecheckError),
+    #[error("cannot create the DS client: {0}")]
+    Client(#[from] crate::ds::ApiError),
+    #[error("reference data: {0}")]
+    Reference(#[from] rules::ReferenceError),
+}
+
+/// What every stage of a cycle works with.
+#[derive(Clone)]
+pub struct Services {
+    pub settings: Arc<Settings>,
+    pub client: DsClient,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub reference: Arc<ReferenceData>,
+}
+
+impl Services {
+    /// Opens the store (applying migrations), loads the reference data and builds the DS client.
+    ///
+    /// # Errors
+    /// A store, reference-data or client failure (no token, for instance).
+    pub async fn open(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, CycleError> {
+        let store = Store::connect(&settings.database).await?;
+        Self::with_store(settings, store, clock)
+    }
+
+    /// As [`Services::open`], on a store already open.
+    ///
+    /// # Errors
+    /// A reference-data or client failure.
+    pub fn with_store(
+        settings: Settings,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CycleError> {
+        let reference = ReferenceData::load(&settings.reference)?;
+        let client = DsClient::new(&settings.ds)?;
+        Ok(Self {
+            settings: Arc::new(settings),
+            client,
+            store,
+            clock,
+            reference: Arc::new(reference),
+        })
+    }
+}
+
+/// Each watched démarche's mapping, resolved against its descriptors, or why it could not be.
+#[derive(Debug, Clone, Default)]
+pub struct Mappings {
+    pub resolved: BTreeMap<i64, ResolvedMapping>,
+    /// Démarche → configuration problems (French-free, for operators): that démarche is synced
+    /// but neither checked nor written to until the configuration is fixed.
+    pub errors: BTreeMap<i64, Vec<String>>,
+}
+
+/// Resolves every démarche's mapping, from the cached descriptors when they are fresh enough
+/// (younger than the full-reconciliation period) or `refresh` is false, else from DS.
+///
+/// # Errors
+/// A store failure. DS failures are per démarche, in [`Mappings::errors`].
+pub async fn mappings(services: &Services, refresh: bool) -> Result<Mappings, CycleError> {
+    let mut out = Mappings::default();
+    let now = services.clock.now();
+    for (index, demarche) in services.settings.demarches.iter().enumerate() {
+        let cached = cached_descriptors(&services.store, demarche.number).await?;
+        let fresh = cached.as_ref().is_some_and(|(_, at)| {
+            !refresh
+                && now.signed_duration_since(*at).to_std().unwrap_or_default()
+                    < services.settings.schedule.full_sync_every
+        });
+        let descriptors = match cached {
+            Some((d, _)) if fresh => d,
+            _ => match services.client.demarche_descriptors(demarche.number).await {
+                Ok(d) => {
+                    save_descriptors(&services.store, demarche.number, &d, now).await?;
+                    d
+                }
+                Err(e) => {
+                    out.errors.insert(
+                        demarche.number,
+                        vec![format!("cannot read the démarche's champs from DS: {e}")],
+                    );
+                    continue;
+                }
+            },
+        };
+        match rules::resolve(demarche, &descriptors) {
+            Ok(m) => {
+                out.resolved.insert(demarche.number, m);
+            }
+            Err(e) => {
+                out.errors.insert(
+                    demarche.number,
+                    e.to_problems(index)
+                        .into_iter()
+                        .map(|p| p.to_string())
+                        .collect(),
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn cached_descriptors(
+    store: &Store,
+    demarche: i64,
+) -> Result<Option<(DemarcheDescriptors, DateTime<Utc>)>, CycleError> {
+    let row = sqlx::query(
+        "SELECT descriptors, fetched_at FROM demarche_descriptors WHERE demarche = $1",
+    )
+    .bind(demarche)
+    .fetch_optional(store.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let json: String = row.try_get("descriptors")?;
+    let at: String = row.try_get("fetched_at")?;
+    // A cache this version cannot read is simply fetched again.
+    Ok(serde_json::from_str(&json)
+        .ok()
+        .map(|d| (d, parse_ts("demarche_descriptors.fetched_at", &at)))
+        .and_then(|(d, at)| at.ok().map(|at| (d, at))))
+}
+
+async fn save_descriptors(
+    store: &Store,
+    demarche: i64,
+    descriptors: &DemarcheDescriptors,
+    now: DateTime<Utc>,
+) -> Result<(), CycleError> {
+    sqlx::query(
+        "INSERT INTO demarche_descriptors (demarche, descriptors, fetched_at) VALUES ($1, $2, $3)
+         ON CONFLICT (demarche) DO UPDATE SET descriptors = excluded.descriptors,
+                                              fetched_at = excluded.fetched_at",
+    )
+    .bind(demarche)
+    .bind(serde_json::to_string(descriptors).unwrap_or_default())
+    .bind(format_ts(now))
+    .execute(store.pool())
+    .await?;
+    Ok(())
+}
+
+/// What one cycle did, stored as the cycle's summary and printed by `run --once` and `demo`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CycleReport {
+    pub cycle: i64,
+    pub outcome: String,
+    /// Per démarche: what went wrong (sync, configuration, write-back), in plain words.
+    pub errors: BTreeMap<i64, Vec<String>>,
+    pub synced: u64,
+    pub requests: u64,
+    pub checked: usize,
+    pub unchanged: usize,
+    pub unreadable: Vec<i64>,
+    pub findings_by_rule: BTreeMap<String, u64>,
+}
+
+/// Runs one cycle. Cancellation is honoured between stages and, inside them, between dossiers.
+///
+/// # Errors
+/// Only when the cycle cannot run or be recorded at all; a démarche's failure is in the
+/// report (outcome `partial`).
+pub async fn run_once(
+    services: &Services,
+    cancel: &CancellationToken,
+) -> Result<CycleReport, CycleError> {
+    let store = &services.store;
+    let started = services.clock.now();
+    let id = store.begin_cycle(started).await?;
+    let span = info_span!("cycle", cycle = id);
+    let result = stages(services, cancel, id).instrument(span).await;
+    let now = services.clock.now();
+    match result {
+        Ok(mut report) => {
+            let outcome = if cancel.is_cancelled() {
+                CycleOutcome::Interrupted
+            } else if report.errors.is_empty() {
+                CycleOutcome::Ok
+            } else {
+                CycleOutcome::Partial
+            };
+            report.outcome = outcome.as_str().to_owned();
+            let summary = serde_json::to_value(&report).ok();
+            let error = (!report.errors.is_empty()).then(|| summarize_errors(&report.errors));
+            store
+                .finish_cycle(id, now, outcome, error.as_deref(), summary.as_ref())
+                .await?;
+            info!(
+                cycle = id,
+                outcome = outcome.as_str(),
+                checked = report.checked,
+                "cycle finished"
+            );
+            Ok(report)
+        }
+        Err(e) => {
+            let message = format!("{e}");
+            if let Err(store_err) = store
+                .finish_cycle(id, now, CycleOutcome::Failed, Some(&message), None)
+                .await
+            {
+                warn!(error = %store_err, "could not record the failed cycle");
+            }
+            Err(e)
+        }
+    }
+}
+
+fn summarize_errors(errors: &BTreeMap<i64, Vec<String>>) -> String {
+    errors
+        .iter()
+        .map(|(d, list)| format!("démarche {d}: {}", list.join("; ")))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+async fn stages(
+    services: &Services,
+    cancel: &CancellationToken,
+    id: i64,
+) -> Result<CycleReport, CycleError> {
+    let settings = &services.settings;
+    let mut report = CycleReport {
+        cycle: id,
+        ..Default::default()
+    };
+
+    // 1. Sync.
+    let results = sync::sync_all(
+        &services.client,
+        &services.store,
+        &settings.demarches,
+        services.clock.as_ref(),
+        settings.schedule.full_sync_every,
+    )
+    .await;
+    let mut full_pass = false;
+    for (demarche, result) in settings.demarches.iter().zip(results) {
+        match result {
+            Ok(r) => {
+                report.synced += r.fetched;
+                report.requests += r.requests;
+                full_pass |= r.pass == crate::store::PassKind::Full;
+            }
+            Err(e) => {
+                report
+                    .errors
+                    .entry(demarche.number)
+                    .or_default()
+                    .push(format!("sync: {e}"));
+            }
+        }
+    }
+    if cancel.is_cancelled() {
+        return Ok(report);
+    }
+
+    // 2. Mappings (descriptors re-read at each full reconciliation), then the pre-check.
+    let mappings = mappings(services, full_pass).await?;
+    for (demarche, problems) in &mappings.errors {
+        report
+            .errors
+            .entry(*demarche)
+            .or_default()
+            .extend(problems.iter().map(|p| format!("configuration: {p}")));
+    }
+    let now = services.clock.now();
+    let pre = precheck::run(
+        &services.store,
+        settings,
+        &services.reference,
+        &mappings.resolved,
+        precheck::paris_today(now),
+        now,
+    )
+    .await?;
+    report.checked = pre.checked.len();
+    report.unchanged = pre.unchanged;
+    report.unreadable = pre.unreadable.iter().map(|(n, _)| *n).collect();
+    report.findings_by_rule = pre.findings_by_rule;
+    Ok(report)
+}
+
+/// Timestamp of the last cycle that finished, for the daemon's "run at once at start" rule.
+///
+/// # Errors
+/// A store failure.
+pub async fn last_finished(store: &Store) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(store.last_cycle().await?.and_then(|c| c.finished_at))
+}
