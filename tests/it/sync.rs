@@ -215,7 +215,7 @@ async fn a_crash_between_two_pages_resumes_without_losing_or_repeating_anything(
     let state = env.store.sync_state(1001).await.unwrap();
     assert!(state.pass.is_none() && state.last_error.is_none());
     assert!(state.watermark >= watermark_after_page_1);
-    assert_eq!(state.last_full_sync, Some(env.clock.now()).map(trunc));
+    assert_eq!(state.last_full_sync, Some(trunc(env.clock.now())));
 }
 
 /// The store keeps microseconds.
