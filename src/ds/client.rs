@@ -144,7 +144,9 @@ impl AnnotationValue {
         }
     }
 
-    fn to_input(&self) -> Result<ops::dossier_modifier_annotations::AnnotationValueInput, ApiError> {
+    fn to_input(
+        &self,
+    ) -> Result<ops::dossier_modifier_annotations::AnnotationValueInput, ApiError> {
         use ops::dossier_modifier_annotations::AnnotationValueInput as I;
         Ok(match self {
             Self::Text(s) => I::Text(s.clone()),
@@ -163,11 +165,7 @@ impl AnnotationValue {
             }
             Self::DropDownList(s) => I::DropDownList(s.clone()),
             Self::MultipleDropDownList(v) => I::MultipleDropDownList(v.clone()),
-            Self::Repetition(n) => I::Repetition(
-                i64::from(*n)
-                    .min(i64::from(i32::MAX))
-                    .max(0),
-            ),
+            Self::Repetition(n) => I::Repetition(i64::from(*n).min(i64::from(i32::MAX)).max(0)),
         })
     }
 }
@@ -273,6 +271,17 @@ impl Counters {
     }
 }
 
+/// Whether a call may be sent again after a failure that leaves unknown whether DS ran it
+/// (a timeout, a connection closed mid-answer, a 500).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    /// Running it twice does no harm: queries, annotation writes (they set values).
+    Safe,
+    /// It must not run twice (a message to the applicant, a label whose second addition
+    /// would be reported as a refusal): retried only when DS certainly did not run it.
+    OnlyIfNotExecuted,
+}
+
 /// The GraphQL response envelope, before the operation's own decoding.
 #[derive(Debug, Deserialize)]
 struct Envelope {
@@ -314,7 +323,12 @@ impl GqlError {
                 return None;
             }
         }
-        path[prefix.len()].as_u64().map(|i| i as usize)
+        // DS sends list indices as numbers; a numeric string means the same position.
+        match &path[prefix.len()] {
+            Value::Number(n) => n.as_u64().map(|i| i as usize),
+            Value::String(s) => s.parse().ok(),
+            _ => None,
+        }
     }
 }
 
@@ -426,7 +440,7 @@ impl DsClient {
             updated_since: updated_since.map(|t| t.to_rfc3339()),
         });
         let subject = Subject::Demarche(demarche);
-        let mut reply = self.execute(OP, &body, &subject).await?;
+        let mut reply = self.execute(OP, &body, &subject, Repeat::Safe).await?;
         // Errors about single nodes (DS nulls a dossier whose data is broken) stay with that
         // dossier; any other error fails the page.
         let prefix = ["demarche", "dossiers", "nodes"];
@@ -447,10 +461,15 @@ impl DsClient {
             Some(Value::Object(c)) => c.clone(),
             _ => return Err(decode("demarche.dossiers absent".into())),
         };
-        let page_info: PageInfo = serde_path_to_error::deserialize(
-            connection.get("pageInfo").unwrap_or(&Value::Null),
-        )
-        .map_err(|e| decode(format!("demarche.dossiers.pageInfo.{} : {}", e.path(), e.inner())))?;
+        let page_info: PageInfo =
+            serde_path_to_error::deserialize(connection.get("pageInfo").unwrap_or(&Value::Null))
+                .map_err(|e| {
+                    decode(format!(
+                        "demarche.dossiers.pageInfo.{} : {}",
+                        e.path(),
+                        e.inner()
+                    ))
+                })?;
         let nodes = match connection.remove("nodes") {
             Some(Value::Array(nodes)) => nodes,
             Some(Value::Null) | None => vec![],
@@ -522,18 +541,21 @@ impl DsClient {
             deleted_since: deleted_since.map(|t| t.to_rfc3339()),
         });
         let subject = Subject::Demarche(demarche);
-        let data = self.execute(OP, &body, &subject).await?.into_data(&subject, self)?;
+        let data = self
+            .execute(OP, &body, &subject, Repeat::Safe)
+            .await?
+            .into_data(&subject, self)?;
         let field = if pending {
             "pendingDeletedDossiers"
         } else {
             "deletedDossiers"
         };
-        let connection = data
-            .pointer(&format!("/demarche/{field}"))
-            .ok_or_else(|| ApiError::Decode {
-                operation: OP,
-                detail: format!("demarche.{field} absent"),
-            })?;
+        let connection =
+            data.pointer(&format!("/demarche/{field}"))
+                .ok_or_else(|| ApiError::Decode {
+                    operation: OP,
+                    detail: format!("demarche.{field} absent"),
+                })?;
         let page: ops::get_deleted_dossiers::DeletedDossierPage =
             serde_path_to_error::deserialize(connection).map_err(|e| {
                 let number = e
@@ -561,10 +583,12 @@ impl DsClient {
                 operation: OP,
                 detail: format!("demarche.{field}.nodes[{i}] : null"),
             })?;
-            dossiers.push(convert::deleted_dossier(node).map_err(|e| ApiError::Decode {
-                operation: OP,
-                detail: e.to_string(),
-            })?);
+            dossiers.push(
+                convert::deleted_dossier(node).map_err(|e| ApiError::Decode {
+                    operation: OP,
+                    detail: e.to_string(),
+                })?,
+            );
         }
         Ok(DeletedPage {
             dossiers,
@@ -583,7 +607,10 @@ impl DsClient {
         const OP: &str = "GetDossier";
         let body = ops::GetDossier::build_query(ops::get_dossier::Variables { number });
         let subject = Subject::Dossier(number);
-        let mut data = self.execute(OP, &body, &subject).await?.into_data(&subject, self)?;
+        let mut data = self
+            .execute(OP, &body, &subject, Repeat::Safe)
+            .await?
+            .into_data(&subject, self)?;
         let raw = data
             .get_mut("dossier")
             .map(Value::take)
@@ -608,11 +635,15 @@ impl DsClient {
         demarche: i64,
     ) -> Result<model::DemarcheDescriptors, ApiError> {
         const OP: &str = "GetDemarcheDescriptors";
-        let body = ops::GetDemarcheDescriptors::build_query(
-            ops::get_demarche_descriptors::Variables { demarche },
-        );
+        let body =
+            ops::GetDemarcheDescriptors::build_query(ops::get_demarche_descriptors::Variables {
+                demarche,
+            });
         let subject = Subject::Demarche(demarche);
-        let data = self.execute(OP, &body, &subject).await?.into_data(&subject, self)?;
+        let data = self
+            .execute(OP, &body, &subject, Repeat::Safe)
+            .await?
+            .into_data(&subject, self)?;
         let typed = self.typed::<ops::get_demarche_descriptors::ResponseData>(OP, &data)?;
         Ok(convert::descriptors(typed, &data))
     }
@@ -648,7 +679,7 @@ impl DsClient {
                 annotations,
             },
         });
-        let data = self.mutate(OP, &body, dossier_id).await?;
+        let data = self.mutate(OP, &body, dossier_id, Repeat::Safe).await?;
         let payload = self
             .typed::<m::ResponseData>(OP, &data)?
             .dossier_modifier_annotations;
@@ -675,8 +706,12 @@ impl DsClient {
                 label_id: label_id.to_owned(),
             },
         });
-        let data = self.mutate(OP, &body, dossier_id).await?;
-        let payload = self.typed::<m::ResponseData>(OP, &data)?.dossier_ajouter_label;
+        let data = self
+            .mutate(OP, &body, dossier_id, Repeat::OnlyIfNotExecuted)
+            .await?;
+        let payload = self
+            .typed::<m::ResponseData>(OP, &data)?
+            .dossier_ajouter_label;
         self.outcome(
             OP,
             payload.map(|p| p.errors.unwrap_or_default().into_iter().map(|e| e.message)),
@@ -700,8 +735,12 @@ impl DsClient {
                 label_id: label_id.to_owned(),
             },
         });
-        let data = self.mutate(OP, &body, dossier_id).await?;
-        let payload = self.typed::<m::ResponseData>(OP, &data)?.dossier_supprimer_label;
+        let data = self
+            .mutate(OP, &body, dossier_id, Repeat::OnlyIfNotExecuted)
+            .await?;
+        let payload = self
+            .typed::<m::ResponseData>(OP, &data)?
+            .dossier_supprimer_label;
         self.outcome(
             OP,
             payload.map(|p| p.errors.unwrap_or_default().into_iter().map(|e| e.message)),
@@ -726,8 +765,12 @@ impl DsClient {
                 body: body.to_owned(),
             },
         });
-        let data = self.mutate(OP, &query, dossier_id).await?;
-        let payload = self.typed::<m::ResponseData>(OP, &data)?.dossier_envoyer_message;
+        let data = self
+            .mutate(OP, &query, dossier_id, Repeat::OnlyIfNotExecuted)
+            .await?;
+        let payload = self
+            .typed::<m::ResponseData>(OP, &data)?
+            .dossier_envoyer_message;
         self.outcome(
             OP,
             payload.map(|p| p.errors.unwrap_or_default().into_iter().map(|e| e.message)),
@@ -739,9 +782,10 @@ impl DsClient {
         operation: &'static str,
         body: &B,
         dossier_id: &str,
+        repeat: Repeat,
     ) -> Result<Value, ApiError> {
         let subject = Subject::DossierId(dossier_id.to_owned());
-        self.execute(operation, body, &subject)
+        self.execute(operation, body, &subject, repeat)
             .await?
             .into_data(&subject, self)
     }
@@ -779,6 +823,7 @@ impl DsClient {
         operation: &'static str,
         body: &B,
         subject: &Subject,
+        repeat: Repeat,
     ) -> Result<Reply, ApiError> {
         let body = serde_json::to_vec(body)
             .map_err(|e| ApiError::InvalidInput(format!("{operation} : {e}")))?;
@@ -795,7 +840,10 @@ impl DsClient {
         })
         .retry(backoff)
         .sleep(tokio::time::sleep)
-        .when(ApiError::is_retryable)
+        .when(|e| match repeat {
+            Repeat::Safe => e.is_retryable(),
+            Repeat::OnlyIfNotExecuted => e.is_retryable_once_only(),
+        })
         .adjust(|err, delay| match (err, delay) {
             (_, None) => None,
             (ApiError::RateLimited { reset, .. }, Some(_)) => {
@@ -839,7 +887,7 @@ impl DsClient {
                     .counters
                     .transport_errors
                     .fetch_add(1, Ordering::Relaxed);
-                return Err(self.transport_error(&e));
+                return Err(self.transport_error(operation, &e));
             }
         };
         let status = response.status();
@@ -890,19 +938,36 @@ impl DsClient {
             operation,
             detail: format!("JSON invalide ({e})"),
         })?;
+        let errors = envelope.errors.unwrap_or_default();
+        // DS's own execution timeout (HTTP 200) is transient: fail the attempt so that it is
+        // retried like any other timeout.
+        if let Some(timeout) = errors.iter().find(|e| e.code() == Some("timeout")) {
+            return Err(ApiError::GraphQl {
+                operation,
+                code: Some("timeout".into()),
+                message: self.scrub(&timeout.message),
+            });
+        }
         Ok(Reply {
             operation,
             data: envelope.data,
-            errors: envelope.errors.unwrap_or_default(),
+            errors,
         })
     }
 
-    fn transport_error(&self, e: &reqwest::Error) -> ApiError {
+    fn transport_error(&self, operation: &'static str, e: &reqwest::Error) -> ApiError {
+        let detail = self.scrub(&error_chain(e));
         if e.is_timeout() {
             ApiError::Timeout { attempts: 1 }
-        } else {
+        } else if e.is_connect() {
             ApiError::Connect {
-                detail: self.scrub(&error_chain(e)),
+                detail,
+                attempts: 1,
+            }
+        } else {
+            ApiError::Interrupted {
+                operation,
+                detail,
                 attempts: 1,
             }
         }
@@ -976,6 +1041,7 @@ fn render_path(path: &[Value]) -> String {
     for p in path {
         match p {
             Value::Number(n) => out.push_str(&format!("[{n}]")),
+            Value::String(s) if s.parse::<usize>().is_ok() => out.push_str(&format!("[{s}]")),
             Value::String(s) => {
                 if !out.is_empty() {
                     out.push('.');
@@ -1003,7 +1069,12 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// When DS's rate window ends: `RateLimit-Reset` (epoch seconds, what DS sends), else
 /// `Retry-After` (seconds or an HTTP date), else one minute from now.
 fn rate_limit_reset(headers: &HeaderMap, now: DateTime<Utc>) -> DateTime<Utc> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(reset) = text("ratelimit-reset")
         .and_then(|s| s.parse::<i64>().ok())
         .and_then(|s| DateTime::from_timestamp(s, 0))
@@ -1029,9 +1100,15 @@ mod tests {
     fn the_reset_comes_from_ratelimit_reset_then_retry_after_then_a_minute() {
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let mut h = HeaderMap::new();
-        assert_eq!(rate_limit_reset(&h, now), now + chrono::Duration::seconds(60));
+        assert_eq!(
+            rate_limit_reset(&h, now),
+            now + chrono::Duration::seconds(60)
+        );
         h.insert("retry-after", HeaderValue::from_static("5"));
-        assert_eq!(rate_limit_reset(&h, now), now + chrono::Duration::seconds(5));
+        assert_eq!(
+            rate_limit_reset(&h, now),
+            now + chrono::Duration::seconds(5)
+        );
         h.insert("ratelimit-reset", HeaderValue::from_static("1800000030"));
         assert_eq!(
             rate_limit_reset(&h, now),
@@ -1066,6 +1143,16 @@ mod tests {
         .unwrap();
         assert_eq!(e.node_index(&["demarche", "dossiers", "nodes"]), Some(2));
         assert_eq!(e.node_index(&["dossier"]), None);
+        let e = GqlError {
+            path: Some(vec![
+                "demarche".into(),
+                "dossiers".into(),
+                "nodes".into(),
+                "5".into(),
+            ]),
+            ..e
+        };
+        assert_eq!(e.node_index(&["demarche", "dossiers", "nodes"]), Some(5));
         assert_eq!(
             render_path(&e.path.unwrap()[4..]),
             "champs[0].label".to_owned()

@@ -14,9 +14,9 @@ use serde_json::Value;
 
 use super::error::DecodeError;
 use super::model::{self, ChampValue, CodeName, DossierState};
+use super::ops::get_deleted_dossiers as del;
 use super::ops::get_demarche_descriptors as d;
 use super::ops::get_demarche_dossiers as q;
-use super::ops::get_deleted_dossiers as del;
 
 /// Reads one dossier node (as DS sent it, or as stored in a snapshot) into the model.
 ///
@@ -162,22 +162,25 @@ impl Conv<'_> {
         let state = dossier_state(&d.state)
             .ok_or_else(|| self.err(&root.field("state"), format!("état inconnu {:?}", d.state)))?;
         let demandeur = match d.demandeur {
-            q::DossierFragmentDemandeur::PersonnePhysique(p) => model::Demandeur::PersonnePhysique {
-                nom: p.nom,
-                prenom: p.prenom,
-            },
+            q::DossierFragmentDemandeur::PersonnePhysique(p) => {
+                model::Demandeur::PersonnePhysique {
+                    nom: p.nom,
+                    prenom: p.prenom,
+                }
+            }
             q::DossierFragmentDemandeur::PersonneMorale(p) => model::Demandeur::PersonneMorale {
                 siret: p.siret,
-                forme_juridique: p.entreprise.as_ref().and_then(|e| e.forme_juridique.clone()),
+                forme_juridique: p
+                    .entreprise
+                    .as_ref()
+                    .and_then(|e| e.forme_juridique.clone()),
                 forme_juridique_code: p.entreprise.and_then(|e| e.forme_juridique_code),
                 rna: p.association.map(|a| a.rna),
                 departement_code: p.address.department_code,
             },
-            q::DossierFragmentDemandeur::PersonneMoraleIncomplete(p) => {
-                model::Demandeur::Other {
-                    siret: Some(p.siret),
-                }
-            }
+            q::DossierFragmentDemandeur::PersonneMoraleIncomplete(p) => model::Demandeur::Other {
+                siret: Some(p.siret),
+            },
             q::DossierFragmentDemandeur::Unknown => model::Demandeur::Other { siret: None },
         };
         let messages_at = root.field("messages");
@@ -187,10 +190,8 @@ impl Conv<'_> {
             .enumerate()
             .map(|(i, m)| {
                 Ok(model::Message {
-                    created_at: self.timestamp(
-                        &messages_at.index(i).field("createdAt"),
-                        &m.created_at,
-                    )?,
+                    created_at: self
+                        .timestamp(&messages_at.index(i).field("createdAt"), &m.created_at)?,
                     id: m.id,
                     body: m.body,
                     email: m.email,
@@ -332,16 +333,21 @@ impl Conv<'_> {
                 title: r.title,
                 departement_code: r.address.and_then(|a| a.department_code),
             })),
-            On::SiretChamp(t) => ChampValue::Siret(t.etablissement.map(|e| model::Etablissement {
-                siret: e.siret,
-                forme_juridique: e.entreprise.as_ref().and_then(|x| x.forme_juridique.clone()),
-                forme_juridique_code: e
-                    .entreprise
-                    .as_ref()
-                    .and_then(|x| x.forme_juridique_code.clone()),
-                raison_sociale: e.entreprise.map(|x| x.raison_sociale),
-                association_rna: e.association.map(|a| a.rna),
-                departement_code: e.address.department_code,
+            On::SiretChamp(t) => ChampValue::Siret(t.etablissement.map(|e| {
+                model::Etablissement {
+                    siret: e.siret,
+                    forme_juridique: e
+                        .entreprise
+                        .as_ref()
+                        .and_then(|x| x.forme_juridique.clone()),
+                    forme_juridique_code: e
+                        .entreprise
+                        .as_ref()
+                        .and_then(|x| x.forme_juridique_code.clone()),
+                    raison_sociale: e.entreprise.map(|x| x.raison_sociale),
+                    association_rna: e.association.map(|a| a.rna),
+                    departement_code: e.address.department_code,
+                }
             })),
             On::DossierLinkChamp(t) => ChampValue::DossierLink(t.dossier.map(|x| {
                 let state = dossier_state(&x.state);
@@ -431,15 +437,13 @@ pub(crate) fn deleted_dossier(
         number: d.number,
         state: dossier_state(&d.state),
         reason: spelling(&d.reason),
-        date_suppression: conv.timestamp(&Loc::root().field("dateSupression"), &d.date_supression)?,
+        date_suppression: conv
+            .timestamp(&Loc::root().field("dateSupression"), &d.date_supression)?,
     })
 }
 
 /// Converts a démarche's descriptors; `raw` is the response's `data`, for `__typename`s.
-pub(crate) fn descriptors(
-    data: d::ResponseData,
-    raw: &Value,
-) -> model::DemarcheDescriptors {
+pub(crate) fn descriptors(data: d::ResponseData, raw: &Value) -> model::DemarcheDescriptors {
     let demarche = data.demarche;
     let rev = demarche.active_revision;
     let list = |items: Vec<d::RootDescriptorFragment>, key: &str| {
@@ -508,9 +512,10 @@ fn descriptor(
             o.departements
                 .map(|v| v.into_iter().map(|x| (x.code, x.name)).collect()),
         ),
-        On::RegionChampDescriptor(o) => {
-            code_names(o.regions.map(|v| v.into_iter().map(|x| (x.code, x.name)).collect()))
-        }
+        On::RegionChampDescriptor(o) => code_names(
+            o.regions
+                .map(|v| v.into_iter().map(|x| (x.code, x.name)).collect()),
+        ),
         _ => vec![],
     };
     model::ChampDescriptor {
@@ -645,15 +650,22 @@ mod tests {
                 name: "Paris".into()
             }))
         );
-        assert!(matches!(values[10], ChampValue::Rna(Some(r)) if r.departement_code.as_deref() == Some("75")));
+        assert!(
+            matches!(values[10], ChampValue::Rna(Some(r)) if r.departement_code.as_deref() == Some("75"))
+        );
         match values[11] {
             ChampValue::Repetition(rows) => {
                 assert_eq!(rows.len(), 1);
-                assert_eq!(rows[0].champs[0].value, ChampValue::Text(Some("Dr X".into())));
+                assert_eq!(
+                    rows[0].champs[0].value,
+                    ChampValue::Text(Some("Dr X".into()))
+                );
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(values[12], ChampValue::PieceJustificative(f) if f[0].byte_size == Some(1024)));
+        assert!(
+            matches!(values[12], ChampValue::PieceJustificative(f) if f[0].byte_size == Some(1024))
+        );
         assert_eq!(
             values[13],
             &ChampValue::Other {
@@ -666,8 +678,12 @@ mod tests {
                 typename: "SomeFutureChamp".into()
             }
         );
-        assert!(matches!(values[15], ChampValue::DossierLink(Some(l)) if l.number == 7 && l.state == Some(DossierState::Accepte)));
-        assert!(matches!(d.demandeur, model::Demandeur::PersonneMorale { ref rna, .. } if rna.as_deref() == Some("W751234567")));
+        assert!(
+            matches!(values[15], ChampValue::DossierLink(Some(l)) if l.number == 7 && l.state == Some(DossierState::Accepte))
+        );
+        assert!(
+            matches!(d.demandeur, model::Demandeur::PersonneMorale { ref rna, .. } if rna.as_deref() == Some("W751234567"))
+        );
     }
 
     #[test]

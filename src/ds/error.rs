@@ -121,6 +121,18 @@ pub enum ApiError {
         /// Attempts made, the first one included.
         attempts: u32,
     },
+    /// The connection closed after the request was sent and before a full answer came
+    /// back: DS may or may not have executed it, so only calls that are safe to repeat
+    /// (queries, annotation writes) are retried.
+    #[error("échange avec DS interrompu ({operation} : {detail}) après {}", essais(.attempts))]
+    Interrupted {
+        /// The operation sent.
+        operation: &'static str,
+        /// The transport error.
+        detail: String,
+        /// Attempts made, the first one included.
+        attempts: u32,
+    },
     /// Another HTTP status (400: a request DS could not parse; it is a bug on our side).
     #[error("requête refusée par DS (HTTP {status}) : {message}")]
     Http {
@@ -162,10 +174,19 @@ impl ApiError {
             Self::RateLimited { .. }
             | Self::Unavailable { .. }
             | Self::Timeout { .. }
-            | Self::Connect { .. } => true,
+            | Self::Connect { .. }
+            | Self::Interrupted { .. } => true,
             Self::GraphQl { code, .. } => code.as_deref() == Some("timeout"),
             _ => false,
         }
+    }
+
+    /// True when DS certainly did not execute the request (refused by the rate limiter or
+    /// never reached), so that even a call that must not run twice (a message to the
+    /// applicant) can be sent again.
+    pub fn is_retryable_once_only(&self) -> bool {
+        matches!(self, Self::RateLimited { .. } | Self::Connect { .. })
+            || matches!(self, Self::Unavailable { status, .. } if *status == 502 || *status == 503)
     }
 
     /// True when the token itself is the problem (expired, revoked, missing, no access):
@@ -187,7 +208,8 @@ impl ApiError {
             Self::RateLimited { attempts, .. }
             | Self::Unavailable { attempts, .. }
             | Self::Timeout { attempts }
-            | Self::Connect { attempts, .. } => *attempts = n,
+            | Self::Connect { attempts, .. }
+            | Self::Interrupted { attempts, .. } => *attempts = n,
             _ => {}
         }
         self

@@ -2,6 +2,7 @@
 
 mod alerts;
 mod daemon;
+mod ds_client;
 mod graphql_documents;
 mod helpers;
 mod store;
