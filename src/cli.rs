@@ -39,6 +39,25 @@ pub enum Command {
     Config(ConfigCommand),
     /// Runs the built-in DS sandbox alone, for manual tests and other tools.
     Sandbox(SandboxArgs),
+    /// The daemon: a cycle (sync, pre-check, write-back, milestones, alerts) on every fire of
+    /// the schedule; `--once` runs one cycle and exits (1 if it failed).
+    Run {
+        /// Run one cycle and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Last cycle, its outcome, lag and last error per démarche; exits 1 when unhealthy.
+    Status,
+    /// Database commands.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+/// `essbot db ...`
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Applies the migrations not applied yet (also done at the start of `run`).
+    Migrate,
 }
 
 /// `essbot sandbox [--listen ADDR] [--data FILE] [--token TOKEN]`
@@ -80,6 +99,15 @@ pub enum CliError {
     Runtime(#[from] anyhow::Error),
 }
 
+impl From<crate::service::StartError> for CliError {
+    fn from(e: crate::service::StartError) -> Self {
+        match e {
+            crate::service::StartError::Config(c) => Self::Config(c),
+            crate::service::StartError::Runtime(r) => Self::Runtime(r),
+        }
+    }
+}
+
 impl CliError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
@@ -113,7 +141,62 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             Ok(Outcome::Ok)
         }
         Command::Sandbox(args) => sandbox(args).await,
+        Command::Run { once: false } => {
+            let settings = load_settings(&cli.global)?;
+            crate::service::run_daemon(settings).await?;
+            Ok(Outcome::Ok)
+        }
+        Command::Run { once: true } => {
+            let settings = load_settings(&cli.global)?;
+            run_once(settings).await
+        }
+        Command::Status => {
+            use anyhow::Context as _;
+            let settings = load_settings(&cli.global)?;
+            let store = crate::store::Store::connect(&settings.database)
+                .await
+                .context("opening the database")?;
+            let status = crate::status::status(&settings, &store, chrono::Utc::now())
+                .await
+                .context("reading the status")?;
+            print!("{}", status.text);
+            Ok(if status.healthy { Outcome::Ok } else { Outcome::Failed })
+        }
+        Command::Db(DbCommand::Migrate) => {
+            use anyhow::Context as _;
+            let settings = load_settings(&cli.global)?;
+            let store = crate::store::Store::connect(&settings.database)
+                .await
+                .context("opening the database")?;
+            store.migrate().await.context("applying migrations")?;
+            println!("database up to date");
+            Ok(Outcome::Ok)
+        }
     }
+}
+
+/// `essbot run --once`: one cycle, its summary on stdout, exit 1 unless it fully succeeded.
+async fn run_once(settings: Settings) -> Result<Outcome, CliError> {
+    use anyhow::Context as _;
+    let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(crate::clock::SystemClock);
+    let (services, _lock) = crate::service::start(settings, clock)
+        .await?;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    crate::daemon::cancel_on_signals(cancel.clone()).context("watching signals")?;
+    let report = crate::cycle::run_once(&services, &cancel)
+        .await
+        .context("running the cycle")?;
+    println!(
+        "cycle {} : {} — {} dossier(s) reçu(s), {} vérifié(s), {} inchangé(s), {} requête(s) DS",
+        report.cycle, report.outcome, report.synced, report.checked, report.unchanged, report.requests
+    );
+    for (demarche, errors) in &report.errors {
+        for e in errors {
+            println!("  démarche {demarche} : {e}");
+        }
+    }
+    services.store.close().await;
+    Ok(if report.outcome == "ok" { Outcome::Ok } else { Outcome::Failed })
 }
 
 async fn sandbox(args: SandboxArgs) -> Result<Outcome, CliError> {

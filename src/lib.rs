@@ -15,6 +15,7 @@
 pub mod alerts;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod cycle;
 pub mod daemon;
@@ -25,6 +26,8 @@ pub mod milestones;
 pub mod precheck;
 pub mod rules;
 pub mod schedule;
+pub mod service;
+pub mod status;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

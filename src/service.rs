@@ -1,0 +1,155 @@
+//! `essbot run`: the daemon's start-up checks, its loop and its HTTP listener, wired together.
+//!
+//! Start-up order matters to systemd: take the instance lock, open the store (migrations),
+//! resolve every démarche's mapping against DS, and only then send `READY=1`; a configuration
+//! that names champs the démarche lacks stops the start with exit code 2.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{ConfigError, Problem, Settings};
+use crate::cycle::{self, CycleReport, Services};
+use crate::daemon::{self, CycleOutcome, LoopExit, LoopSettings, Notifier};
+use crate::lock::InstanceLock;
+use crate::metrics::{self, HttpState, Metrics};
+use crate::store::Store;
+
+/// Why `run` did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Runtime(#[from] anyhow::Error),
+}
+
+/// Opens everything `run` needs, checking the mappings against DS: a mapping error is a
+/// configuration error (exit 2); DS being unreachable is not (the cycle records it).
+///
+/// # Errors
+/// [`StartError::Config`] listing every mapping problem, or a runtime failure.
+pub async fn start(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+) -> Result<(Services, Option<InstanceLock>), StartError> {
+    let lock = InstanceLock::for_database(&settings.database.url)
+        .context("another essbot may be running on this database")?;
+    let store = Store::connect(&settings.database)
+        .await
+        .context("opening the database")?;
+    let services = Services::with_store(settings, store, clock).context("starting")?;
+    let mappings = cycle::mappings(&services, true)
+        .await
+        .context("resolving the démarches' champs")?;
+    let mut problems = Vec::new();
+    for (demarche, list) in &mappings.errors {
+        for p in list {
+            if p.starts_with("cannot read the démarche's champs from DS") {
+                warn!(demarche, problem = %p, "DS unreachable at start: the cycle will retry");
+            } else {
+                problems.push(Problem {
+                    path: format!("démarche {demarche}"),
+                    message: p.clone(),
+                });
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError { problems }.into());
+    }
+    Ok((services, lock))
+}
+
+/// Maps a cycle's result to the daemon's outcome and feeds the metrics.
+pub fn record(metrics: &Metrics, services: &Services, result: &Result<CycleReport, cycle::CycleError>) -> CycleOutcome {
+    match result {
+        Ok(report) => {
+            metrics.dossiers_synced(report.synced);
+            metrics.dossiers_checked(report.checked as u64);
+            for (rule, n) in &report.findings_by_rule {
+                metrics.set_findings(rule, i64::try_from(*n).unwrap_or(i64::MAX));
+            }
+            let _ = services;
+            match report.outcome.as_str() {
+                "ok" => CycleOutcome::Succeeded,
+                "interrupted" => CycleOutcome::Interrupted,
+                _ => CycleOutcome::Failed,
+            }
+        }
+        Err(e) => {
+            error!(error = %e, "cycle failed");
+            CycleOutcome::Failed
+        }
+    }
+}
+
+/// Runs the daemon until SIGTERM/SIGINT.
+///
+/// # Errors
+/// A start-up failure; once started, cycle failures are logged and recorded, not returned.
+pub async fn run_daemon(settings: Settings) -> Result<(), StartError> {
+    let cancel = CancellationToken::new();
+    daemon::cancel_on_signals(cancel.clone()).context("watching signals")?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let loop_settings = LoopSettings::from_settings(&settings);
+    let listen = settings.http.listen;
+    let (services, _lock) = start(settings, clock.clone()).await?;
+    let metrics = Metrics::new();
+
+    let http_stop = CancellationToken::new();
+    let http = match listen {
+        Some(addr) => {
+            let listener = metrics::bind(addr, false)
+                .await
+                .context("starting the metrics listener")?;
+            info!(%addr, "serving /healthz and /metrics");
+            let state = HttpState {
+                metrics: metrics.clone(),
+                schedule: loop_settings.schedule.clone(),
+                timezone: loop_settings.timezone,
+                clock: clock.clone(),
+            };
+            Some(tokio::spawn(metrics::serve(listener, state, http_stop.clone())))
+        }
+        None => None,
+    };
+
+    let notifier = Notifier::from_env();
+    notifier.ready();
+    let last = cycle::last_finished(&services.store)
+        .await
+        .context("reading the last cycle")?;
+    let exit = daemon::run_loop(
+        &loop_settings,
+        clock.as_ref(),
+        &notifier,
+        &metrics,
+        last,
+        cancel,
+        |ctx| {
+            let services = services.clone();
+            let metrics = metrics.clone();
+            async move {
+                let result = cycle::run_once(&services, &ctx.cancel).await;
+                record(&metrics, &services, &result)
+            }
+        },
+    )
+    .await;
+    http_stop.cancel();
+    if let Some(task) = http {
+        let _ = task.await;
+    }
+    services.store.close().await;
+    match exit {
+        LoopExit::Stopped { cycles } => info!(cycles, "essbot stopped"),
+        LoopExit::DeadlineExceeded { cycles } => {
+            warn!(cycles, "essbot stopped after abandoning the cycle in flight")
+        }
+    }
+    Ok(())
+}
