@@ -61,6 +61,20 @@ fn champ_id(n: u32) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("Champ-{n}"))
 }
 
+/// The error of a call expected to fail, without printing a whole page when it did not.
+trait Failed {
+    fn failed(self) -> ApiError;
+}
+
+impl<T> Failed for Result<T, ApiError> {
+    fn failed(self) -> ApiError {
+        match self {
+            Ok(_) => panic!("the call succeeded; an error was expected"),
+            Err(e) => e,
+        }
+    }
+}
+
 /// The token must never show, whatever the error.
 fn assert_hides(err: &ApiError, token: &str) {
     let shown = format!("{err} / {err:?}");
@@ -294,7 +308,7 @@ async fn server_errors_are_retried_then_given_up_after_max_retries() {
 
     sb.clear_logs();
     sb.push_fault(Fault::Status(503), 10, Some("GetDossier"));
-    let err = client.dossier(10).await.err().expect("an error");
+    let err = client.dossier(10).await.failed();
     assert!(
         matches!(
             err,
@@ -332,7 +346,7 @@ async fn timeouts_are_retried_then_given_up() {
 
     sb.push_fault(Fault::Delay(Duration::from_secs(2)), 5, Some("GetDossier"));
     let started = Instant::now();
-    let err = client.dossier(10).await.err().expect("an error");
+    let err = client.dossier(10).await.failed();
     assert!(matches!(err, ApiError::Timeout { attempts: 2 }), "{err:?}");
     assert!(err.is_retryable());
     assert_eq!(
@@ -351,11 +365,7 @@ async fn timeouts_are_retried_then_given_up() {
 async fn an_expired_token_is_not_retried() {
     let sb = sandbox().await;
     let client = client(&sb, EXPIRED_TOKEN);
-    let err = client
-        .dossiers_page(1001, None, None)
-        .await
-        .err()
-        .expect("an error");
+    let err = client.dossiers_page(1001, None, None).await.failed();
     assert!(matches!(err, ApiError::TokenExpired), "{err:?}");
     assert_eq!(err.to_string(), "jeton expiré");
     assert!(!err.is_retryable());
@@ -370,7 +380,7 @@ async fn an_unknown_token_is_forbidden_and_not_retried() {
     let sb = sandbox().await;
     let token = "pas-un-jeton-valide-0123456789";
     let client = client(&sb, token);
-    let err = client.dossier(10).await.err().expect("an error");
+    let err = client.dossier(10).await.failed();
     assert!(matches!(err, ApiError::Forbidden { .. }), "{err:?}");
     assert!(
         err.to_string()
@@ -391,11 +401,7 @@ async fn a_demarche_outside_the_token_is_no_access() {
         .dossiers_page(1001, None, None)
         .await
         .expect("1001 is covered");
-    let err = client
-        .dossiers_page(1002, None, None)
-        .await
-        .err()
-        .expect("an error");
+    let err = client.dossiers_page(1002, None, None).await.failed();
     assert!(
         matches!(
             err,
@@ -423,7 +429,7 @@ async fn malformed_or_cut_answers_are_decode_errors_naming_the_operation() {
     let client = client(&sb, DEMO_TOKEN);
 
     sb.push_fault(Fault::MalformedJson, 1, Some("GetDossier"));
-    let err = client.dossier(10).await.err().expect("an error");
+    let err = client.dossier(10).await.failed();
     assert!(
         matches!(
             err,
@@ -450,11 +456,7 @@ async fn malformed_or_cut_answers_are_decode_errors_naming_the_operation() {
     s.max_retries = 0;
     let no_retry = client_with(&s);
     sb.push_fault(Fault::CutBody, 1, Some("GetDemarcheDossiers"));
-    let err = no_retry
-        .dossiers_page(1001, None, None)
-        .await
-        .err()
-        .expect("an error");
+    let err = no_retry.dossiers_page(1001, None, None).await.failed();
     assert!(
         matches!(
             err,
@@ -494,7 +496,7 @@ async fn malformed_or_cut_answers_are_decode_errors_naming_the_operation() {
         .await
         .expect("retried after DS's timeout");
 
-    let err = client.dossier(999_999).await.err().expect("an error");
+    let err = client.dossier(999_999).await.failed();
     assert!(
         matches!(
             err,
@@ -795,11 +797,7 @@ async fn messages_are_sent_and_refusals_are_data() {
     // ran it (a 500, a timeout), it is not retried; after a 503 or a 429 it is.
     sb.clear_logs();
     sb.push_fault(Fault::Status(500), 1, Some("DossierEnvoyerMessage"));
-    let err = client
-        .send_message(&dossier.id, "second")
-        .await
-        .err()
-        .expect("an error");
+    let err = client.send_message(&dossier.id, "second").await.failed();
     assert!(
         matches!(
             err,
@@ -830,8 +828,7 @@ async fn messages_are_sent_and_refusals_are_data() {
     let err = client_with(&s)
         .send_message(&dossier.id, "fourth")
         .await
-        .err()
-        .expect("an error");
+        .failed();
     assert!(matches!(err, ApiError::Timeout { attempts: 1 }), "{err:?}");
     // Annotation writes set values: repeating one is harmless, so a 500 is retried.
     sb.push_fault(Fault::Status(500), 1, Some("DossierModifierAnnotations"));
