@@ -11,8 +11,8 @@ use crate::SandboxError;
 use crate::geo;
 use crate::store::{
     ChampRt, DataError, DeletedRt, DemandeurData, DemarcheRt, Descriptor, DossierRt,
-    EtablissementData, FileData, GroupeRt, LabelRt, MessageRt, RnaData, RowRt, Store, TokenRt,
-    TraitementRt, Val, row_ulid,
+    EtablissementData, FileData, GeoAreaData, GroupeRt, LabelRt, MessageRt, RnaData, RowRt, Store,
+    TokenRt, TraitementRt, Val, row_ulid,
 };
 use crate::types::{
     DeletedDossierReason, DemarcheState, DossierState, LabelColorEnum, TraitementEvent, TypeDeChamp,
@@ -94,6 +94,9 @@ struct RawDescriptor {
     options: Vec<String>,
     #[serde(default)]
     children: Vec<RawDescriptor>,
+    /// Level of a `header_section`.
+    #[serde(default)]
+    level: Option<i32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -384,7 +387,57 @@ pub(crate) fn typed_champ(
         TypeDeChamp::Text
         | TypeDeChamp::Textarea
         | TypeDeChamp::Email
-        | TypeDeChamp::DropDownList => Val::Text(v.as_str().ok_or_else(|| bad("a string"))?.into()),
+        | TypeDeChamp::DropDownList
+        | TypeDeChamp::Phone
+        | TypeDeChamp::Iban
+        | TypeDeChamp::Formatted
+        | TypeDeChamp::Referentiel
+        | TypeDeChamp::AnnuaireEducation
+        | TypeDeChamp::Cnaf
+        | TypeDeChamp::Dgfip
+        | TypeDeChamp::PoleEmploi
+        | TypeDeChamp::Mesri
+        | TypeDeChamp::Cojo => Val::Text(v.as_str().ok_or_else(|| bad("a string"))?.into()),
+        TypeDeChamp::Civilite => {
+            Val::Civilite(serde_json::from_value(v.clone()).map_err(|_| bad("\"M\" or \"Mme\""))?)
+        }
+        TypeDeChamp::LinkedDropDownList => {
+            let pair: Vec<Option<String>> =
+                serde_json::from_value(v.clone()).map_err(|_| bad("[primary, secondary]"))?;
+            let mut pair = pair.into_iter();
+            Val::Linked {
+                primary: pair.next().flatten(),
+                secondary: pair.next().flatten(),
+            }
+        }
+        TypeDeChamp::Address => Val::Address(Box::new(
+            serde_json::from_value(v.clone()).map_err(|e| bad(&e.to_string()))?,
+        )),
+        TypeDeChamp::Communes => {
+            Val::Commune(serde_json::from_value(v.clone()).map_err(|e| bad(&e.to_string()))?)
+        }
+        TypeDeChamp::Pays => {
+            let (code, name) = code_name(v, |c| (c == "FR").then_some("France"))
+                .ok_or_else(|| bad("\"FR\" or {code, name}"))?;
+            Val::Pays { code, name }
+        }
+        TypeDeChamp::Epci => {
+            Val::Epci(serde_json::from_value(v.clone()).map_err(|e| bad(&e.to_string()))?)
+        }
+        TypeDeChamp::Rnf => Val::Rnf(Box::new(
+            serde_json::from_value::<RnaData>(v.clone()).map_err(|e| bad(&e.to_string()))?,
+        )),
+        TypeDeChamp::EngagementJuridique => Val::EngagementJuridique(
+            serde_json::from_value(v.clone()).map_err(|e| bad(&e.to_string()))?,
+        ),
+        TypeDeChamp::Carte => Val::GeoAreas(
+            serde_json::from_value::<Vec<GeoAreaData>>(v.clone())
+                .map_err(|e| bad(&e.to_string()))?,
+        ),
+        TypeDeChamp::TitreIdentite => {
+            Val::Bool(v.as_bool().ok_or_else(|| bad("a boolean (filled)"))?)
+        }
+        TypeDeChamp::HeaderSection | TypeDeChamp::Explication => Val::Empty,
         TypeDeChamp::Checkbox | TypeDeChamp::YesNo => {
             Val::Bool(v.as_bool().ok_or_else(|| bad("a boolean"))?)
         }
@@ -402,7 +455,7 @@ pub(crate) fn typed_champ(
                     .with_timezone(&Utc),
             )
         }
-        TypeDeChamp::IntegerNumber => match v {
+        TypeDeChamp::IntegerNumber | TypeDeChamp::Number => match v {
             serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => Val::Int(n.to_string()),
             serde_json::Value::String(s) => Val::Int(s.clone()),
             _ => return Err(bad("an integer (or a string)")),
@@ -472,6 +525,7 @@ fn descriptor(raw: &RawDescriptor) -> Descriptor {
         description: raw.description.clone(),
         options,
         children: raw.children.iter().map(descriptor).collect(),
+        level: raw.level.unwrap_or(1),
     }
 }
 

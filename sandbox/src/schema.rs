@@ -11,13 +11,15 @@ use serde::Serialize;
 
 use crate::geo;
 use crate::store::{
-    AddressData, ChampRt, DemandeurData, DemarcheRt, Descriptor, DossierRt, EtablissementData,
-    FileData, GroupeRt, LabelRt, MessageRt, RowRt, Store, Val, decode_gid, gid, row_ulid,
+    AddressData, ChampRt, CommuneData, DemandeurData, DemarcheRt, Descriptor, DossierRt,
+    EtablissementData, FileData, GeoAreaData, GroupeRt, LabelRt, MessageRt, RowRt, Store, Val,
+    decode_gid, gid, row_ulid,
 };
 use crate::types::{
-    AddressType, BigIntScalar, Civilite, ConnectionUsager, CorrectionReason, DateScalar,
-    DateTimeScalar, DeletedDossierReason, DemarcheState, DossierState, LabelColorEnum, Order,
-    TraitementEvent, TypeDeChamp, UrlScalar, utc_nanos,
+    AddressType, BigIntScalar, Civilite, ConnectionUsager, CoordinatesScalar, CorrectionReason,
+    DateScalar, DateTimeScalar, DeletedDossierReason, DemarcheState, DossierState, GeoAreaSource,
+    LabelColorEnum, Order, TitreIdentiteGrantType, TraitementEvent, TypeDeChamp, UrlScalar,
+    utc_nanos,
 };
 use crate::{MutationRecord, Shared};
 
@@ -56,6 +58,11 @@ pub(crate) struct Fragments {
     pub departement: bool,
     pub region: bool,
     pub drop_down_list: bool,
+    pub address: bool,
+    pub commune: bool,
+    pub pays: bool,
+    pub header_section: bool,
+    pub explication: bool,
 }
 
 impl Fragments {
@@ -67,6 +74,11 @@ impl Fragments {
             "DepartementChamp" => self.departement = true,
             "RegionChamp" => self.region = true,
             "DropDownListChamp" => self.drop_down_list = true,
+            "AddressChamp" => self.address = true,
+            "CommuneChamp" => self.commune = true,
+            "PaysChamp" => self.pays = true,
+            "HeaderSectionChamp" => self.header_section = true,
+            "ExplicationChamp" => self.explication = true,
             _ => {}
         }
     }
@@ -79,6 +91,11 @@ impl Fragments {
             departement: true,
             region: true,
             drop_down_list: true,
+            address: true,
+            commune: true,
+            pays: true,
+            header_section: true,
+            explication: true,
         }
     }
 }
@@ -972,6 +989,7 @@ pub(crate) struct Address {
     region_name: Option<String>,
     country_code: Option<String>,
     country_name: Option<String>,
+    geometry: Option<GeoJson>,
 }
 
 impl Address {
@@ -1007,6 +1025,7 @@ impl Address {
             region_code,
             country_code: Some("FR".into()),
             country_name: Some("France".into()),
+            geometry: None,
         }
     }
 }
@@ -1170,6 +1189,157 @@ pub(crate) struct Rna {
     address: Option<Address>,
 }
 
+/// A country.
+#[derive(SimpleObject, Clone)]
+pub(crate) struct Pays {
+    name: String,
+    code: String,
+}
+
+/// An EPCI (intercommunal body).
+#[derive(SimpleObject, Clone)]
+pub(crate) struct Epci {
+    name: String,
+    code: String,
+}
+
+/// An RNF (répertoire national des fondations) record.
+#[derive(SimpleObject, Clone)]
+#[graphql(name = "RNF")]
+pub(crate) struct Rnf {
+    id: String,
+    title: Option<String>,
+    address: Option<Address>,
+}
+
+/// A legal commitment (Chorus).
+#[derive(SimpleObject, Clone)]
+pub(crate) struct EngagementJuridique {
+    montant_engage: Option<String>,
+    montant_paye: Option<String>,
+}
+
+/// A GeoJSON geometry.
+#[derive(SimpleObject, Clone)]
+#[graphql(name = "GeoJSON")]
+pub(crate) struct GeoJson {
+    #[graphql(name = "type")]
+    kind: String,
+    coordinates: CoordinatesScalar,
+}
+
+/// A cadastral parcel drawn on a carte champ.
+#[derive(SimpleObject, Clone)]
+pub(crate) struct ParcelleCadastrale {
+    id: ID,
+    source: GeoAreaSource,
+    description: Option<String>,
+    geometry: GeoJson,
+    commune: String,
+    numero: String,
+    prefixe: String,
+    section: String,
+    surface: String,
+}
+
+/// An area drawn by the applicant on a carte champ.
+#[derive(SimpleObject, Clone)]
+pub(crate) struct SelectionUtilisateur {
+    id: ID,
+    source: GeoAreaSource,
+    description: Option<String>,
+    geometry: GeoJson,
+}
+
+/// An area of a carte champ.
+#[derive(Interface, Clone)]
+#[graphql(
+    field(name = "id", ty = "&ID"),
+    field(name = "source", ty = "&GeoAreaSource"),
+    field(name = "description", ty = "&Option<String>"),
+    field(name = "geometry", ty = "&GeoJson")
+)]
+pub(crate) enum GeoArea {
+    ParcelleCadastrale(ParcelleCadastrale),
+    SelectionUtilisateur(SelectionUtilisateur),
+}
+
+impl GeoArea {
+    fn from_data(champ_id: u64, i: usize, a: &GeoAreaData) -> Self {
+        let id = ID(gid("GeoArea", format!("{champ_id}-{i}")));
+        let geometry = GeoJson {
+            kind: a.geometry.kind.clone(),
+            coordinates: CoordinatesScalar(
+                async_graphql::Value::from_json(a.geometry.coordinates.clone())
+                    .unwrap_or(async_graphql::Value::Null),
+            ),
+        };
+        match a.source.unwrap_or(GeoAreaSource::SelectionUtilisateur) {
+            GeoAreaSource::Cadastre => GeoArea::ParcelleCadastrale(ParcelleCadastrale {
+                id,
+                source: GeoAreaSource::Cadastre,
+                description: a.description.clone(),
+                geometry,
+                commune: a.commune.clone(),
+                numero: a.numero.clone(),
+                prefixe: a.prefixe.clone(),
+                section: a.section.clone(),
+                surface: a.surface.clone(),
+            }),
+            source => GeoArea::SelectionUtilisateur(SelectionUtilisateur {
+                id,
+                source,
+                description: a.description.clone(),
+                geometry,
+            }),
+        }
+    }
+}
+
+fn commune_of(c: &CommuneData) -> Commune {
+    Commune {
+        name: c.name.clone(),
+        code: c.code.clone(),
+        postal_code: c.postal_code.clone(),
+    }
+}
+
+/// The département of an INSEE commune code (`29019` → 29, `2A004` → 2A, `97411` → 974).
+fn departement_of_commune(code: &str) -> Option<Departement> {
+    let len = if code.starts_with("97") { 3 } else { 2 };
+    let dep = code.get(..len)?;
+    geo::departement_name(dep).map(|name| Departement {
+        name: name.to_owned(),
+        code: dep.to_owned(),
+    })
+}
+
+fn departement_by_code(code: Option<&str>) -> Option<Departement> {
+    let code = code?;
+    geo::departement_name(code).map(|name| Departement {
+        name: name.to_owned(),
+        code: code.to_owned(),
+    })
+}
+
+/// The commune and département of an address (RNA, RNF, address champs).
+fn address_commune(a: &AddressData) -> Commune {
+    Commune {
+        name: a.city_name.clone(),
+        code: a.city_code.clone(),
+        postal_code: Some(a.postal_code.clone()),
+    }
+}
+
+fn address_departement(a: &AddressData) -> Option<Departement> {
+    let code = a.department_code.clone()?;
+    let name = a
+        .department_name
+        .clone()
+        .or_else(|| geo::departement_name(&code).map(str::to_owned))?;
+    Some(Departement { name, code })
+}
+
 /// A row of a repetition champ.
 #[derive(SimpleObject, Clone)]
 pub(crate) struct Row {
@@ -1187,6 +1357,8 @@ pub(crate) struct ChampData {
     updated_at: DateTime<Utc>,
     value: Val,
     rows: Vec<Row>,
+    /// `HeaderSectionChamp.level`.
+    level: i32,
 }
 
 macro_rules! champ_types {
@@ -1417,6 +1589,151 @@ champ_types! {
             }
         }
     }
+    LinkedDropDownListChamp {
+        async fn primary_value(&self) -> Option<&str> {
+            match &self.0.value {
+                Val::Linked { primary, .. } => primary.as_deref(),
+                _ => None,
+            }
+        }
+        async fn secondary_value(&self) -> Option<&str> {
+            match &self.0.value {
+                Val::Linked { secondary, .. } => secondary.as_deref(),
+                _ => None,
+            }
+        }
+    }
+    CiviliteChamp {
+        async fn value(&self) -> Option<Civilite> {
+            match self.0.value {
+                Val::Civilite(c) => Some(c),
+                _ => None,
+            }
+        }
+    }
+    AddressChamp {
+        async fn address(&self) -> Option<Address> {
+            match &self.0.value {
+                Val::Address(a) => Some(Address::from_data(a)),
+                _ => None,
+            }
+        }
+        async fn commune(&self) -> Option<Commune> {
+            match &self.0.value {
+                Val::Address(a) => Some(address_commune(a)),
+                _ => None,
+            }
+        }
+        async fn departement(&self) -> Option<Departement> {
+            match &self.0.value {
+                Val::Address(a) => address_departement(a),
+                _ => None,
+            }
+        }
+    }
+    CommuneChamp {
+        async fn commune(&self) -> Option<Commune> {
+            match &self.0.value {
+                Val::Commune(c) => Some(commune_of(c)),
+                _ => None,
+            }
+        }
+        async fn departement(&self) -> Option<Departement> {
+            match &self.0.value {
+                Val::Commune(c) => departement_of_commune(&c.code),
+                _ => None,
+            }
+        }
+    }
+    PaysChamp {
+        async fn pays(&self) -> Option<Pays> {
+            match &self.0.value {
+                Val::Pays { code, name } => Some(Pays {
+                    name: name.clone(),
+                    code: code.clone(),
+                }),
+                _ => None,
+            }
+        }
+    }
+    EpciChamp {
+        async fn epci(&self) -> Option<Epci> {
+            match &self.0.value {
+                Val::Epci(e) => Some(Epci {
+                    name: e.name.clone(),
+                    code: e.code.clone(),
+                }),
+                _ => None,
+            }
+        }
+        async fn departement(&self) -> Option<Departement> {
+            match &self.0.value {
+                Val::Epci(e) => departement_by_code(e.departement.as_deref()),
+                _ => None,
+            }
+        }
+    }
+    RNFChamp = "RNFChamp" {
+        async fn rnf(&self) -> Option<Rnf> {
+            match &self.0.value {
+                Val::Rnf(r) => Some(Rnf {
+                    id: r.id.clone(),
+                    title: r.title.clone(),
+                    address: r.address.as_ref().map(Address::from_data),
+                }),
+                _ => None,
+            }
+        }
+        async fn commune(&self) -> Option<Commune> {
+            match &self.0.value {
+                Val::Rnf(r) => r.address.as_ref().map(address_commune),
+                _ => None,
+            }
+        }
+        async fn departement(&self) -> Option<Departement> {
+            match &self.0.value {
+                Val::Rnf(r) => r.address.as_ref().and_then(address_departement),
+                _ => None,
+            }
+        }
+    }
+    EngagementJuridiqueChamp {
+        async fn engagement_juridique(&self) -> Option<EngagementJuridique> {
+            match &self.0.value {
+                Val::EngagementJuridique(e) => Some(EngagementJuridique {
+                    montant_engage: e.montant_engage.clone(),
+                    montant_paye: e.montant_paye.clone(),
+                }),
+                _ => None,
+            }
+        }
+    }
+    TitreIdentiteChamp {
+        async fn filled(&self) -> bool {
+            matches!(self.0.value, Val::Bool(true))
+        }
+        async fn grant_type(&self) -> TitreIdentiteGrantType {
+            TitreIdentiteGrantType::PieceJustificative
+        }
+    }
+    CarteChamp {
+        async fn geo_areas(&self) -> Vec<GeoArea> {
+            match &self.0.value {
+                Val::GeoAreas(list) => list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| GeoArea::from_data(self.0.stable_id, i, a))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        }
+    }
+    HeaderSectionChamp {
+        async fn level(&self) -> i32 {
+            self.0.level
+        }
+    }
+    ExplicationChamp {}
     PieceJustificativeChamp {
         async fn files(&self) -> Vec<File> {
             match &self.0.value {
@@ -1483,6 +1800,31 @@ fn display(value: &Val) -> Option<String> {
             .map(|f| f.filename.as_str())
             .collect::<Vec<_>>()
             .join(", "),
+        Val::Civilite(c) => match c {
+            Civilite::M => "M.",
+            Civilite::Mme => "Mme",
+        }
+        .to_owned(),
+        Val::Linked { primary, secondary } => match (primary.as_deref(), secondary.as_deref()) {
+            (None, None) => return None,
+            (Some(p), None) => p.to_owned(),
+            (None, Some(s)) => s.to_owned(),
+            (Some(p), Some(s)) => format!("{p} / {s}"),
+        },
+        Val::Address(a) => a.label.clone(),
+        Val::Commune(c) => match &c.postal_code {
+            Some(p) => format!("{} ({p})", c.name),
+            None => c.name.clone(),
+        },
+        Val::Pays { name, .. } => name.clone(),
+        Val::Epci(e) => e.name.clone(),
+        Val::Rnf(r) => match &r.title {
+            Some(t) => format!("{} ({t})", r.id),
+            None => r.id.clone(),
+        },
+        Val::EngagementJuridique(e) => e.montant_engage.clone()?,
+        Val::GeoAreas(a) if a.is_empty() => return None,
+        Val::GeoAreas(a) => format!("{} élément(s)", a.len()),
     })
 }
 
@@ -1523,18 +1865,56 @@ fn build_champ(
         updated_at,
         value,
         rows,
+        level: desc.level,
     };
     match desc.kind {
-        TypeDeChamp::Text | TypeDeChamp::Textarea | TypeDeChamp::Email => {
-            Champ::TextChamp(TextChamp(data))
+        TypeDeChamp::Text
+        | TypeDeChamp::Textarea
+        | TypeDeChamp::Email
+        | TypeDeChamp::Phone
+        | TypeDeChamp::Iban
+        | TypeDeChamp::Formatted
+        | TypeDeChamp::Referentiel
+        | TypeDeChamp::AnnuaireEducation
+        | TypeDeChamp::Cnaf
+        | TypeDeChamp::Dgfip
+        | TypeDeChamp::PoleEmploi
+        | TypeDeChamp::Mesri
+        | TypeDeChamp::Cojo => Champ::TextChamp(TextChamp(data)),
+        TypeDeChamp::Address if frags.address => Champ::AddressChamp(AddressChamp(data)),
+        TypeDeChamp::Communes if frags.commune => Champ::CommuneChamp(CommuneChamp(data)),
+        TypeDeChamp::Pays if frags.pays => Champ::PaysChamp(PaysChamp(data)),
+        TypeDeChamp::HeaderSection if frags.header_section => {
+            Champ::HeaderSectionChamp(HeaderSectionChamp(data))
         }
+        TypeDeChamp::Explication if frags.explication => {
+            Champ::ExplicationChamp(ExplicationChamp(data))
+        }
+        TypeDeChamp::Address
+        | TypeDeChamp::Communes
+        | TypeDeChamp::Pays
+        | TypeDeChamp::HeaderSection
+        | TypeDeChamp::Explication => Champ::TextChamp(TextChamp(data)),
+        TypeDeChamp::Civilite => Champ::CiviliteChamp(CiviliteChamp(data)),
+        TypeDeChamp::LinkedDropDownList => {
+            Champ::LinkedDropDownListChamp(LinkedDropDownListChamp(data))
+        }
+        TypeDeChamp::Epci => Champ::EpciChamp(EpciChamp(data)),
+        TypeDeChamp::Rnf => Champ::RNFChamp(RNFChamp(data)),
+        TypeDeChamp::EngagementJuridique => {
+            Champ::EngagementJuridiqueChamp(EngagementJuridiqueChamp(data))
+        }
+        TypeDeChamp::TitreIdentite => Champ::TitreIdentiteChamp(TitreIdentiteChamp(data)),
+        TypeDeChamp::Carte => Champ::CarteChamp(CarteChamp(data)),
         TypeDeChamp::Checkbox => Champ::CheckboxChamp(CheckboxChamp(data)),
         TypeDeChamp::YesNo if frags.yes_no => Champ::YesNoChamp(YesNoChamp(data)),
         TypeDeChamp::YesNo => Champ::CheckboxChamp(CheckboxChamp(data)),
         TypeDeChamp::Date => Champ::DateChamp(DateChamp(data)),
         TypeDeChamp::Datetime if frags.datetime => Champ::DatetimeChamp(DatetimeChamp(data)),
         TypeDeChamp::Datetime => Champ::DateChamp(DateChamp(data)),
-        TypeDeChamp::IntegerNumber => Champ::IntegerNumberChamp(IntegerNumberChamp(data)),
+        TypeDeChamp::IntegerNumber | TypeDeChamp::Number => {
+            Champ::IntegerNumberChamp(IntegerNumberChamp(data))
+        }
         TypeDeChamp::DecimalNumber => Champ::DecimalNumberChamp(DecimalNumberChamp(data)),
         TypeDeChamp::DropDownList if frags.drop_down_list => {
             Champ::DropDownListChamp(DropDownListChamp(data))
@@ -1631,15 +2011,24 @@ macro_rules! descriptor_types {
 }
 
 descriptor_types! {
-    TextChampDescriptor => Text {}
-    TextareaChampDescriptor => Textarea {}
-    EmailChampDescriptor => Email {}
+    AddressChampDescriptor => Address {}
+    AnnuaireEducationChampDescriptor => AnnuaireEducation {}
+    COJOChampDescriptor = "COJOChampDescriptor" => Cojo {}
+    CarteChampDescriptor => Carte {}
     CheckboxChampDescriptor => Checkbox {}
-    YesNoChampDescriptor => YesNo {}
+    CiviliteChampDescriptor => Civilite {}
+    CnafChampDescriptor => Cnaf {}
+    CommuneChampDescriptor => Communes {}
     DateChampDescriptor => Date {}
     DatetimeChampDescriptor => Datetime {}
-    IntegerNumberChampDescriptor => IntegerNumber {}
     DecimalNumberChampDescriptor => DecimalNumber {}
+    DepartementChampDescriptor => Departements {
+        async fn options(&self) -> Option<Vec<Departement>> {
+            Some(geo::DEPARTEMENTS.iter().map(|(c, n, _)| Departement { name: (*n).into(), code: (*c).into() }).collect())
+        }
+    }
+    DgfipChampDescriptor => Dgfip {}
+    DossierLinkChampDescriptor => DossierLink {}
     DropDownListChampDescriptor => DropDownList {
         async fn options(&self) -> Option<Vec<String>> {
             Some(self.0.options.clone())
@@ -1648,26 +2037,87 @@ descriptor_types! {
             Some(false)
         }
     }
+    EmailChampDescriptor => Email {}
+    EngagementJuridiqueChampDescriptor => EngagementJuridique {}
+    EpciChampDescriptor => Epci {}
+    ExplicationChampDescriptor => Explication {
+        async fn collapsible_explanation_enabled(&self) -> Option<bool> {
+            Some(false)
+        }
+        async fn collapsible_explanation_text(&self) -> Option<String> {
+            None
+        }
+    }
+    FormattedChampDescriptor => Formatted {}
+    HeaderSectionChampDescriptor => HeaderSection {
+        async fn level(&self) -> i32 {
+            self.0.level
+        }
+    }
+    IbanChampDescriptor => Iban {}
+    IntegerNumberChampDescriptor => IntegerNumber {}
+    LinkedDropDownListChampDescriptor => LinkedDropDownList {
+        async fn options(&self) -> Option<Vec<String>> {
+            Some(self.0.options.clone())
+        }
+    }
+    MesriChampDescriptor => Mesri {}
     MultipleDropDownListChampDescriptor => MultipleDropDownList {
         async fn options(&self) -> Option<Vec<String>> {
             Some(self.0.options.clone())
         }
     }
-    DepartementChampDescriptor => Departements {
-        async fn options(&self) -> Option<Vec<Departement>> {
-            Some(geo::DEPARTEMENTS.iter().map(|(c, n, _)| Departement { name: (*n).into(), code: (*c).into() }).collect())
+    NumberChampDescriptor => Number {}
+    PaysChampDescriptor => Pays {
+        async fn options(&self) -> Option<Vec<Pays>> {
+            Some(pays_options(&self.0.options))
         }
     }
+    PhoneChampDescriptor => Phone {}
+    PieceJustificativeChampDescriptor => PieceJustificative {
+        async fn file_template(&self) -> Option<File> {
+            None
+        }
+    }
+    PoleEmploiChampDescriptor => PoleEmploi {}
+    RNAChampDescriptor = "RNAChampDescriptor" => Rna {}
+    RNFChampDescriptor = "RNFChampDescriptor" => Rnf {}
+    ReferentielChampDescriptor => Referentiel {}
     RegionChampDescriptor => Regions {
         async fn options(&self) -> Option<Vec<Region>> {
             Some(geo::REGIONS.iter().map(|(c, n)| Region { name: (*n).into(), code: (*c).into() }).collect())
         }
     }
-    RNAChampDescriptor = "RNAChampDescriptor" => Rna {}
-    SiretChampDescriptor => Siret {}
     RepetitionChampDescriptor => Repetition {}
-    DossierLinkChampDescriptor => DossierLink {}
-    PieceJustificativeChampDescriptor => PieceJustificative {}
+    SiretChampDescriptor => Siret {}
+    TextChampDescriptor => Text {}
+    TextareaChampDescriptor => Textarea {}
+    TitreIdentiteChampDescriptor => TitreIdentite {}
+    YesNoChampDescriptor => YesNo {}
+}
+
+/// The countries a pays champ offers: its options written `"<code> - <name>"` (or a bare
+/// name), else France alone.
+fn pays_options(options: &[String]) -> Vec<Pays> {
+    if options.is_empty() {
+        return vec![Pays {
+            name: "France".into(),
+            code: "FR".into(),
+        }];
+    }
+    options
+        .iter()
+        .map(|o| match o.split_once(" - ") {
+            Some((code, name)) => Pays {
+                name: name.to_owned(),
+                code: code.to_owned(),
+            },
+            None => Pays {
+                name: o.clone(),
+                code: String::new(),
+            },
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

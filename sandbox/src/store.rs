@@ -24,6 +24,8 @@ pub(crate) struct Descriptor {
     pub description: Option<String>,
     pub options: Vec<String>,
     pub children: Vec<Descriptor>,
+    /// Level of a `header_section` (1 when not given).
+    pub level: i32,
 }
 
 impl Descriptor {
@@ -165,6 +167,66 @@ pub(crate) struct RnaData {
     pub address: Option<AddressData>,
 }
 
+/// A commune, as DS's `Commune` (`code` is the INSEE code).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct CommuneData {
+    pub code: String,
+    pub name: String,
+    #[serde(default)]
+    pub postal_code: Option<String>,
+}
+
+/// An EPCI, as DS's `Epci`, with the département it lies in.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct EpciData {
+    pub code: String,
+    pub name: String,
+    #[serde(default)]
+    pub departement: Option<String>,
+}
+
+/// A legal commitment (Chorus), as DS's `EngagementJuridique`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct EngagementJuridiqueData {
+    #[serde(default)]
+    pub montant_engage: Option<String>,
+    #[serde(default)]
+    pub montant_paye: Option<String>,
+}
+
+/// A GeoJSON geometry, kept as given.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GeometryData {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub coordinates: serde_json::Value,
+}
+
+/// An area drawn on a carte champ (a cadastral parcel when `source` is `cadastre`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct GeoAreaData {
+    #[serde(default)]
+    pub source: Option<crate::types::GeoAreaSource>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub geometry: GeometryData,
+    #[serde(default)]
+    pub commune: String,
+    #[serde(default)]
+    pub prefixe: String,
+    #[serde(default)]
+    pub section: String,
+    #[serde(default)]
+    pub numero: String,
+    #[serde(default)]
+    pub surface: String,
+}
+
 /// An attached file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -219,6 +281,21 @@ pub(crate) enum Val {
     Rows(Vec<RowRt>),
     Link(i32),
     Files(Vec<FileData>),
+    Civilite(Civilite),
+    Linked {
+        primary: Option<String>,
+        secondary: Option<String>,
+    },
+    Address(Box<AddressData>),
+    Commune(CommuneData),
+    Pays {
+        code: String,
+        name: String,
+    },
+    Epci(EpciData),
+    Rnf(Box<RnaData>),
+    EngagementJuridique(EngagementJuridiqueData),
+    GeoAreas(Vec<GeoAreaData>),
 }
 
 #[derive(Clone, Debug)]

@@ -143,29 +143,71 @@ pub(crate) enum CorrectionReason {
     Outdated,
 }
 
-/// DS's field types (the deprecated `ChampDescriptor.type`); the sandbox serves a subset.
+/// DS's field types (the deprecated `ChampDescriptor.type`), all of them.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[graphql(rename_items = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum TypeDeChamp {
+    Address,
+    AnnuaireEducation,
+    Carte,
     Checkbox,
+    Civilite,
+    Cnaf,
+    Cojo,
+    Communes,
     Date,
     Datetime,
     DecimalNumber,
     Departements,
+    Dgfip,
     DossierLink,
     DropDownList,
     Email,
+    EngagementJuridique,
+    Epci,
+    Explication,
+    Formatted,
+    HeaderSection,
+    Iban,
     IntegerNumber,
+    LinkedDropDownList,
+    Mesri,
     MultipleDropDownList,
+    Number,
+    Pays,
+    Phone,
     PieceJustificative,
+    PoleEmploi,
+    Referentiel,
     Regions,
     Repetition,
     Rna,
+    Rnf,
     Siret,
     Text,
     Textarea,
+    TitreIdentite,
     YesNo,
+}
+
+/// How an identity document was provided.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[graphql(rename_items = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum TitreIdentiteGrantType {
+    FranceConnect,
+    PieceJustificative,
+}
+
+/// Where a geographic area of a carte champ comes from.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[graphql(rename_items = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum GeoAreaSource {
+    Cadastre,
+    Rpg,
+    SelectionUtilisateur,
 }
 
 impl TypeDeChamp {
@@ -272,6 +314,21 @@ impl ScalarType for UrlScalar {
 
     fn to_value(&self) -> Value {
         Value::String(self.0.clone())
+    }
+}
+
+/// `Coordinates`: GeoJSON coordinates (nested arrays of numbers), passed through as JSON.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct CoordinatesScalar(pub Value);
+
+#[Scalar(name = "Coordinates")]
+impl ScalarType for CoordinatesScalar {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        Ok(Self(value))
+    }
+
+    fn to_value(&self) -> Value {
+        self.0.clone()
     }
 }
 
