@@ -823,6 +823,12 @@ fn terr_02(
             continue;
         }
         let Some(status) = p.status() else { continue };
+        // A pending dossier filed after this one does not "already cover" its territory: it is
+        // that later dossier's report that names this one.
+        if status == ProjectStatus::EnCours && (p.date_depot, p.numero) > (li.date_depot, li.numero)
+        {
+            continue;
+        }
         let Some(shared) = p
             .groupes
             .iter()
@@ -864,6 +870,17 @@ fn spec_02(li: &LettreIntention, ctx: &RuleContext<'_>, out: &mut Vec<Finding>) 
     match &li.perimetre {
         Read::Ok { champ, value } => {
             let n = normalize(value);
+            // A perimeter that names a specialty ("Neurologie : épilepsie, Parkinson…") lists
+            // diseases within it; only one that names none is reduced to a pathology.
+            let names_specialty = ctx.reference.specialites().iter().any(|g| {
+                !g.exclue
+                    && std::iter::once(&g.libelle)
+                        .chain(&g.aliases)
+                        .any(|name| contains_words(&n, &normalize(name)))
+            });
+            if names_specialty {
+                return;
+            }
             let found: Vec<String> = ctx
                 .config
                 .pathology_keywords

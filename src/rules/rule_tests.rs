@@ -985,3 +985,50 @@ fn batch_check_and_known_projects() {
     assert_eq!(p.status(), Some(ProjectStatus::Accepte));
     assert_eq!(RuleId::ALL.len(), 21);
 }
+
+#[test]
+fn a_perimeter_naming_its_specialty_may_list_diseases() {
+    let c = Ctx::new();
+    // The demo's neurology and pneumology ESS list diseases within their specialty.
+    for perimetre in [
+        "Neurologie : épilepsie, maladie de Parkinson, sclérose en plaques, céphalées.",
+        "Cardiologie : insuffisance cardiaque, rythmologie, prévention cardiovasculaire.",
+    ] {
+        let f = run_li(&li_with("Périmètre médical", text(perimetre)), &c);
+        assert!(of(&f, RuleId::LiSpec02).is_empty(), "{perimetre}");
+    }
+    let f = run_li(
+        &li_with("Périmètre médical", text("Dépistage et suivi du glaucome.")),
+        &c,
+    );
+    assert_eq!(of(&f, RuleId::LiSpec02).len(), 1);
+}
+
+#[test]
+fn a_pending_dossier_filed_later_does_not_already_cover() {
+    // The fixture is filed on 2026-01-12 (number 501).
+    let mut c = Ctx::new();
+    let pending = |numero, jour| KnownProject {
+        numero,
+        etat: DossierState::EnConstruction,
+        date_depot: NaiveDate::from_ymd_opt(2026, 1, jour).unwrap(),
+        groupes: vec!["cardiologie".into()],
+        departements: vec!["75".into()],
+    };
+    c.projets = KnownProjects::new([pending(600, 13), pending(601, 11), pending(502, 12)]);
+    let f = run_li(&li_dossier(), &c);
+    let t = of(&f, RuleId::LiTerr02);
+    assert_eq!(t.len(), 1, "{}", lines(&t));
+    assert!(
+        t[0].message.starts_with("le dossier n° 601 "),
+        "{}",
+        t[0].message
+    );
+    // Accepted, it blocks whatever the filing order.
+    c.projets = KnownProjects::new([KnownProject {
+        etat: DossierState::Accepte,
+        ..pending(600, 13)
+    }]);
+    let f = run_li(&li_dossier(), &c);
+    assert_eq!(of(&f, RuleId::LiTerr02)[0].severity, Severity::Bloquant);
+}
