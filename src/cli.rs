@@ -34,6 +34,9 @@ pub struct GlobalArgs {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Runs one whole cycle on the built-in DS sandbox with a temporary database and prints the
+    /// verdicts: no token, no network, no setup.
+    Demo,
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -141,6 +144,10 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             Ok(Outcome::Ok)
         }
         Command::Sandbox(args) => sandbox(args).await,
+        Command::Demo => {
+            print!("{}", crate::demo::run().await?);
+            Ok(Outcome::Ok)
+        }
         Command::Run { once: false } => {
             let settings = load_settings(&cli.global)?;
             crate::service::run_daemon(settings).await?;
@@ -160,7 +167,11 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
                 .await
                 .context("reading the status")?;
             print!("{}", status.text);
-            Ok(if status.healthy { Outcome::Ok } else { Outcome::Failed })
+            Ok(if status.healthy {
+                Outcome::Ok
+            } else {
+                Outcome::Failed
+            })
         }
         Command::Db(DbCommand::Migrate) => {
             use anyhow::Context as _;
@@ -178,9 +189,9 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
 /// `essbot run --once`: one cycle, its summary on stdout, exit 1 unless it fully succeeded.
 async fn run_once(settings: Settings) -> Result<Outcome, CliError> {
     use anyhow::Context as _;
-    let clock: std::sync::Arc<dyn crate::clock::Clock> = std::sync::Arc::new(crate::clock::SystemClock);
-    let (services, _lock) = crate::service::start(settings, clock)
-        .await?;
+    let clock: std::sync::Arc<dyn crate::clock::Clock> =
+        std::sync::Arc::new(crate::clock::SystemClock);
+    let (services, _lock) = crate::service::start(settings, clock).await?;
     let cancel = tokio_util::sync::CancellationToken::new();
     crate::daemon::cancel_on_signals(cancel.clone()).context("watching signals")?;
     let report = crate::cycle::run_once(&services, &cancel)
@@ -188,7 +199,12 @@ async fn run_once(settings: Settings) -> Result<Outcome, CliError> {
         .context("running the cycle")?;
     println!(
         "cycle {} : {} — {} dossier(s) reçu(s), {} vérifié(s), {} inchangé(s), {} requête(s) DS",
-        report.cycle, report.outcome, report.synced, report.checked, report.unchanged, report.requests
+        report.cycle,
+        report.outcome,
+        report.synced,
+        report.checked,
+        report.unchanged,
+        report.requests
     );
     for (demarche, errors) in &report.errors {
         for e in errors {
@@ -196,7 +212,11 @@ async fn run_once(settings: Settings) -> Result<Outcome, CliError> {
         }
     }
     services.store.close().await;
-    Ok(if report.outcome == "ok" { Outcome::Ok } else { Outcome::Failed })
+    Ok(if report.outcome == "ok" {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    })
 }
 
 async fn sandbox(args: SandboxArgs) -> Result<Outcome, CliError> {
@@ -222,7 +242,7 @@ async fn sandbox(args: SandboxArgs) -> Result<Outcome, CliError> {
         cancel.cancelled().await
     })
     .await
-        .context("serving the sandbox")?;
+    .context("serving the sandbox")?;
     Ok(Outcome::Ok)
 }
 

@@ -19,7 +19,9 @@ pub mod commands;
 pub mod config;
 pub mod cycle;
 pub mod daemon;
+pub mod demo;
 pub mod ds;
+pub mod ledger;
 pub mod lock;
 pub mod metrics;
 pub mod milestones;
@@ -31,4 +33,4 @@ pub mod status;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
-
+pub mod writeback;

@@ -1,9 +1,11 @@
 //! Integration tests: one binary, one module per area.
 
 mod alerts;
+mod cli;
 mod daemon;
 mod ds_client;
 mod graphql_documents;
 mod helpers;
 mod store;
 mod sync;
+mod writeback;

@@ -1,0 +1,180 @@
+//! `essbot demo`: the whole job on the built-in DS sandbox, with no token, no network and no
+//! setup — the README's first command.
+//!
+//! It starts the sandbox with the demo data set on a loopback port, opens a SQLite database in a
+//! temporary folder, runs one full cycle with the embedded demo configuration, and prints what a
+//! CPAM or ARS user would see: each dossier's verdict and main findings, and what was written.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use ds_sandbox::{DEMO_TOKEN, Dataset, Sandbox, SandboxOptions};
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, DEMO_CONFIG, Env, Settings, Source};
+use crate::cycle::{self, CycleReport, Services};
+use crate::precheck;
+
+/// The demo's settings: the embedded configuration pointed at `endpoint` and `db_url`.
+///
+/// # Errors
+/// Only if the embedded configuration is invalid (a test guards against it).
+pub fn demo_settings(endpoint: &str, db_url: &str) -> anyhow::Result<Settings> {
+    let mut settings = config::load(&Source::Text(DEMO_CONFIG.to_owned()), &Env::default())
+        .context("the embedded demo configuration")?;
+    settings.ds.endpoint = endpoint.parse().context("the sandbox URL")?;
+    settings.ds.token = Some(SecretString::from(DEMO_TOKEN.to_owned()));
+    settings.database.url = db_url.to_owned();
+    Ok(settings)
+}
+
+/// Runs the demo and returns the text to print.
+///
+/// # Errors
+/// When the sandbox, the database or the cycle cannot run.
+pub async fn run() -> anyhow::Result<String> {
+    let sandbox = Sandbox::start(
+        Dataset::demo(),
+        SandboxOptions::default(),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .context("starting the DS sandbox")?;
+    let dir = tempfile::tempdir().context("creating a temporary folder")?;
+    let db = dir.path().join("essbot-demo.db");
+    let settings = demo_settings(&sandbox.url(), &format!("sqlite://{}", db.display()))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let services = Services::open(settings, clock)
+        .await
+        .context("opening the demo database")?;
+    let cancel = CancellationToken::new();
+    let report = cycle::run_once(&services, &cancel)
+        .await
+        .context("running the cycle")?;
+    let text = render(&services, &report, sandbox.mutations().len()).await?;
+    services.store.close().await;
+    sandbox.shutdown().await;
+    Ok(text)
+}
+
+async fn render(
+    services: &Services,
+    report: &CycleReport,
+    mutations: usize,
+) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "essbot demo — DS sandbox (démarches {}), base SQLite temporaire\n",
+        services
+            .settings
+            .demarches
+            .iter()
+            .map(|d| format!("{} {}", d.number, d.kind.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "Cycle {} : {} — {} dossier(s) synchronisé(s) en {} requête(s), {} vérifié(s), {} mutation(s) envoyée(s) à DS",
+        report.cycle, report.outcome, report.synced, report.requests, report.checked, mutations
+    );
+    for (demarche, errors) in &report.errors {
+        for e in errors {
+            let _ = writeln!(out, "  ! démarche {demarche} : {e}");
+        }
+    }
+    let checks = precheck::stored_checks(&services.store)
+        .await
+        .context("reading the reports")?;
+    let _ = writeln!(
+        out,
+        "\n{:<8} {:<18} {:<16} {:<28} {}",
+        "Dossier", "Démarche", "État", "Verdict", "Points principaux"
+    );
+    let _ = writeln!(out, "{}", "-".repeat(110));
+    for c in &checks {
+        let stored = services.store.dossier(c.dossier).await?;
+        let state = stored.and_then(|d| d.state).map_or("?", |s| s.libelle());
+        let kind = services
+            .settings
+            .demarches
+            .iter()
+            .find(|d| d.number == c.demarche)
+            .map_or("?", |d| match d.kind {
+                config::DemarcheKind::LettreIntention => "lettre d'intention",
+                config::DemarcheKind::ProjetSante => "projet de santé",
+            });
+        let _ = writeln!(
+            out,
+            "{:<8} {:<18} {:<16} {:<28} {}",
+            c.dossier,
+            kind,
+            state,
+            verdict_fr(&c.verdict),
+            main_points(&c.report_json)
+        );
+    }
+    for n in &report.unreadable {
+        let _ = writeln!(
+            out,
+            "{n:<8} {:<18} {:<16} {:<28} dossier illisible (voir essbot status)",
+            "", "", "NON VÉRIFIÉ"
+        );
+    }
+    if let Some(c) = checks.iter().find(|c| c.verdict != "conforme") {
+        let _ = writeln!(
+            out,
+            "\nExemple de rapport écrit en annotation privée (dossier {}) :\n",
+            c.dossier
+        );
+        for line in c.report_text.lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    Ok(out)
+}
+
+fn verdict_fr(v: &str) -> &'static str {
+    match v {
+        "conforme" => "CONFORME",
+        "non_conforme" => "NON CONFORME",
+        "derogation_cpn" => "DÉROGATION CPN",
+        _ => "?",
+    }
+}
+
+/// The rule ids of the blocking and derogation findings, then the warnings, in report order.
+fn main_points(report: &serde_json::Value) -> String {
+    let mut ids: Vec<String> = Vec::new();
+    let findings = report
+        .get("findings")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for severity in ["bloquant", "derogation", "avertissement"] {
+        for f in &findings {
+            if f.get("severity").and_then(serde_json::Value::as_str) == Some(severity)
+                && let Some(rule) = f.get("rule").and_then(serde_json::Value::as_str)
+            {
+                let tag = match severity {
+                    "bloquant" => rule.to_owned(),
+                    "derogation" => format!("{rule} (CPN)"),
+                    _ => format!("{rule} (avert.)"),
+                };
+                if !ids.contains(&tag) {
+                    ids.push(tag);
+                }
+            }
+        }
+    }
+    if ids.is_empty() {
+        "—".to_owned()
+    } else {
+        ids.join(", ")
+    }
+}

@@ -1,0 +1,210 @@
+//! The real `essbot` binary, as a user or ops runs it: exit codes, stdout, stderr.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+
+use ds_sandbox::{DEMO_TOKEN, Dataset, Sandbox, SandboxOptions};
+
+fn essbot() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_essbot"));
+    // A clean environment: no token or override from the developer's shell leaks in.
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info");
+    c
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The demo configuration pointed at `endpoint` and a database in `dir`, written to a file.
+fn config_file(dir: &std::path::Path, endpoint: &str) -> std::path::PathBuf {
+    let body = essbot::config::DEMO_CONFIG
+        .replace("http://127.0.0.1:8080/api/v2/graphql", endpoint)
+        .replace(
+            "sqlite://essbot-demo.db",
+            &format!("sqlite://{}", dir.join("essbot.db").display()),
+        );
+    let path = dir.join("essbot.toml");
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+#[test]
+fn demo_prints_the_verdicts_of_the_demo_dossiers() {
+    let out = essbot().arg("demo").output().unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("Cycle 1 : ok"), "{stdout}");
+    let row = |n: &str| {
+        stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(n))
+            .unwrap_or_else(|| panic!("no row for dossier {n}:\n{stdout}"))
+            .to_owned()
+    };
+    // Dossier 1 is the compliant lettre d'intention of the demo data set.
+    let one = row("1");
+    assert!(
+        one.contains("CONFORME") && !one.contains("NON CONFORME"),
+        "{one}"
+    );
+    assert!(stdout.contains("NON CONFORME"), "{stdout}");
+    assert!(
+        stdout.contains("Pré-contrôle essbot : NON CONFORME"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn config_check_accepts_the_demo_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(dir.path(), "http://127.0.0.1:9/api/v2/graphql");
+    let out = essbot()
+        .args(["config", "check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("configuration valid"));
+}
+
+#[test]
+fn config_check_lists_every_problem_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        r#"
+[ds]
+endpoint = "http://example.org/api/v2/graphql"
+[schedule]
+cron = "*/15 * * * *"
+[database]
+url = "sqlite://x.db"
+[[demarches]]
+number = 1
+kind = "lettre"
+"#,
+    )
+    .unwrap();
+    let out = essbot()
+        .args(["config", "check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    for key in ["ds.endpoint", "schedule.cron", "demarches[0].kind"] {
+        assert!(stderr.contains(key), "{key} missing from:\n{stderr}");
+    }
+}
+
+#[test]
+fn sandbox_command_answers_a_real_ds_query() {
+    let mut child = essbot()
+        .args(["sandbox", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first.rsplit(' ').next().unwrap().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{first}");
+    let token_line = lines.next().unwrap().unwrap();
+    assert!(token_line.contains(DEMO_TOKEN), "{token_line}");
+
+    let body: serde_json::Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        reqwest::Client::new()
+            .post(&url)
+            .bearer_auth(DEMO_TOKEN)
+            .json(&serde_json::json!({
+                "query": "query q($n: Int!) { demarche(number: $n) { number title dossiers(first: 1) { nodes { number state } } } }",
+                "variables": { "n": 1001 },
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(body["data"]["demarche"]["number"], 1001, "{body}");
+    assert_eq!(
+        body["data"]["demarche"]["dossiers"]["nodes"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "{body}"
+    );
+}
+
+fn run_with(args: &[&str], config: &std::path::Path, token: Option<&str>) -> Output {
+    let mut c = essbot();
+    c.args(args).arg("--config").arg(config);
+    if let Some(t) = token {
+        c.env("ESSBOT_DS_TOKEN", t);
+    }
+    c.output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_once_then_status_is_healthy_and_the_token_never_shows() {
+    let sandbox = Sandbox::start(
+        Dataset::demo(),
+        SandboxOptions::default(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &sandbox.url());
+    let cfg = config.clone();
+    let out =
+        tokio::task::spawn_blocking(move || run_with(&["run", "--once"], &cfg, Some(DEMO_TOKEN)))
+            .await
+            .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains(": ok"), "{stdout}");
+    assert!(!stdout.contains(DEMO_TOKEN) && !stderr.contains(DEMO_TOKEN));
+
+    let cfg = config.clone();
+    let status = tokio::task::spawn_blocking(move || run_with(&["status"], &cfg, None))
+        .await
+        .unwrap();
+    assert!(status.status.success(), "{}", text(&status.stdout));
+    assert!(text(&status.stdout).contains("1001 (lettre_intention)"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_token_fails_the_cycle_and_status_says_why() {
+    let sandbox = Sandbox::start(
+        Dataset::demo(),
+        SandboxOptions::default(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &sandbox.url());
+    let cfg = config.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        run_with(&["run", "--once"], &cfg, Some("essbot-demo-expired"))
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let cfg = config.clone();
+    let status = tokio::task::spawn_blocking(move || run_with(&["status"], &cfg, None))
+        .await
+        .unwrap();
+    let stdout = text(&status.stdout);
+    assert_eq!(status.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("jeton expiré"), "{stdout}");
+    assert!(!stdout.contains("essbot-demo-expired"), "{stdout}");
+}
