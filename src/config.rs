@@ -669,7 +669,10 @@ fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
             let token = read_token(d.token_file.as_deref(), env, &mut p);
             let instructeur_id = d.instructeur_id.unwrap_or_default();
             if !(1..=100).contains(&d.page_size) {
-                p.push("ds.page_size", "must be between 1 and 100 (DS serves at most 100 a page)");
+                p.push(
+                    "ds.page_size",
+                    "must be between 1 and 100 (DS serves at most 100 a page)",
+                );
             }
             if d.timeout_secs == 0 {
                 p.push("ds.timeout_secs", "must be at least 1");
@@ -714,7 +717,10 @@ fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
         Err(_) => {
             p.push(
                 "schedule.timezone",
-                format!("unknown time zone {:?} (e.g. Europe/Paris)", raw.schedule.timezone),
+                format!(
+                    "unknown time zone {:?} (e.g. Europe/Paris)",
+                    raw.schedule.timezone
+                ),
             );
             None
         }
@@ -731,7 +737,10 @@ fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
         }
         Some(url) if url.starts_with("sqlite:") => Some(DatabaseSettings { url }),
         Some(_) => {
-            p.push("database.url", "only sqlite: URLs are supported by this build");
+            p.push(
+                "database.url",
+                "only sqlite: URLs are supported by this build",
+            );
             None
         }
     };
@@ -758,8 +767,7 @@ fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
     }
 
     // [reference]
-    let optional_path =
-        |s: &str| (!s.trim().is_empty()).then(|| PathBuf::from(s.trim()));
+    let optional_path = |s: &str| (!s.trim().is_empty()).then(|| PathBuf::from(s.trim()));
     let reference = ReferenceSettings {
         specialites: optional_path(&raw.reference.specialites),
         ess_existantes: optional_path(&raw.reference.ess_existantes),
@@ -767,7 +775,10 @@ fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
     };
     for (key, path) in [
         ("reference.specialites", reference.specialites.as_ref()),
-        ("reference.ess_existantes", reference.ess_existantes.as_ref()),
+        (
+            "reference.ess_existantes",
+            reference.ess_existantes.as_ref(),
+        ),
         ("reference.demographie", reference.demographie.as_ref()),
     ] {
         if let Some(path) = path
@@ -783,7 +794,10 @@ fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
             return None;
         }
         if !(e.smtp_url.starts_with("smtp://") || e.smtp_url.starts_with("smtps://")) {
-            p.push("alerts.email.smtp_url", "must start with smtp:// or smtps://");
+            p.push(
+                "alerts.email.smtp_url",
+                "must start with smtp:// or smtps://",
+            );
         }
         if !e.from.contains('@') {
             p.push("alerts.email.from", "not an e-mail address");
@@ -811,7 +825,10 @@ fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
                 Some(WebhookSettings { url })
             }
             Ok(_) => {
-                p.push("alerts.webhook.url", "must be https (plain http only to a loopback address)");
+                p.push(
+                    "alerts.webhook.url",
+                    "must be https (plain http only to a loopback address)",
+                );
                 None
             }
             Err(e) => {
@@ -892,12 +909,17 @@ fn validate_demarche(i: usize, d: RawDemarche, p: &mut Collector) -> Option<Dema
         Some(other) => {
             p.push(
                 at("kind"),
-                format!("unknown kind {other:?}: expected \"lettre_intention\" or \"projet_sante\""),
+                format!(
+                    "unknown kind {other:?}: expected \"lettre_intention\" or \"projet_sante\""
+                ),
             );
             None
         }
         None => {
-            p.push(at("kind"), "missing (\"lettre_intention\" or \"projet_sante\")");
+            p.push(
+                at("kind"),
+                "missing (\"lettre_intention\" or \"projet_sante\")",
+            );
             None
         }
     };
@@ -920,7 +942,11 @@ fn validate_demarche(i: usize, d: RawDemarche, p: &mut Collector) -> Option<Dema
         }
         out
     };
-    let fields = refs("fields", d.fields, kind.map(DemarcheKind::fields).unwrap_or(&[]));
+    let fields = refs(
+        "fields",
+        d.fields,
+        kind.map(DemarcheKind::fields).unwrap_or(&[]),
+    );
     let annotations = refs("annotations", d.annotations, ANNOTATION_KEYS);
     let suivi = refs("suivi", d.suivi, SUIVI_KEYS);
     if d.write_back.mode != WriteMode::Off {

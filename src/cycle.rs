@@ -141,12 +141,11 @@ async fn cached_descriptors(
     store: &Store,
     demarche: i64,
 ) -> Result<Option<(DemarcheDescriptors, DateTime<Utc>)>, CycleError> {
-    let row = sqlx::query(
-        "SELECT descriptors, fetched_at FROM demarche_descriptors WHERE demarche = $1",
-    )
-    .bind(demarche)
-    .fetch_optional(store.pool())
-    .await?;
+    let row =
+        sqlx::query("SELECT descriptors, fetched_at FROM demarche_descriptors WHERE demarche = $1")
+            .bind(demarche)
+            .fetch_optional(store.pool())
+            .await?;
     let Some(row) = row else { return Ok(None) };
     let json: String = row.try_get("descriptors")?;
     let at: String = row.try_get("fetched_at")?;

@@ -261,12 +261,11 @@ async fn save(
         .await?;
     }
     // Rules that no longer fire on this dossier are resolved, not deleted.
-    let open: Vec<String> = sqlx::query_scalar(
-        "SELECT rule FROM findings WHERE dossier = $1 AND resolved_at IS NULL",
-    )
-    .bind(report.dossier)
-    .fetch_all(&mut *tx)
-    .await?;
+    let open: Vec<String> =
+        sqlx::query_scalar("SELECT rule FROM findings WHERE dossier = $1 AND resolved_at IS NULL")
+            .bind(report.dossier)
+            .fetch_all(&mut *tx)
+            .await?;
     for rule in open.iter().filter(|r| !by_rule.contains_key(r.as_str())) {
         sqlx::query("UPDATE findings SET resolved_at = $1 WHERE dossier = $2 AND rule = $3")
             .bind(&now)

@@ -65,7 +65,11 @@ pub async fn start(
 }
 
 /// Maps a cycle's result to the daemon's outcome and feeds the metrics.
-pub fn record(metrics: &Metrics, services: &Services, result: &Result<CycleReport, cycle::CycleError>) -> CycleOutcome {
+pub fn record(
+    metrics: &Metrics,
+    services: &Services,
+    result: &Result<CycleReport, cycle::CycleError>,
+) -> CycleOutcome {
     match result {
         Ok(report) => {
             metrics.dossiers_synced(report.synced);
@@ -113,7 +117,11 @@ pub async fn run_daemon(settings: Settings) -> Result<(), StartError> {
                 timezone: loop_settings.timezone,
                 clock: clock.clone(),
             };
-            Some(tokio::spawn(metrics::serve(listener, state, http_stop.clone())))
+            Some(tokio::spawn(metrics::serve(
+                listener,
+                state,
+                http_stop.clone(),
+            )))
         }
         None => None,
     };
@@ -148,7 +156,10 @@ pub async fn run_daemon(settings: Settings) -> Result<(), StartError> {
     match exit {
         LoopExit::Stopped { cycles } => info!(cycles, "essbot stopped"),
         LoopExit::DeadlineExceeded { cycles } => {
-            warn!(cycles, "essbot stopped after abandoning the cycle in flight")
+            warn!(
+                cycles,
+                "essbot stopped after abandoning the cycle in flight"
+            )
         }
     }
     Ok(())

@@ -78,7 +78,8 @@ pub async fn status(
         let _ = writeln!(
             out,
             "    dernière modification vue : {}",
-            s.watermark.map_or_else(|| "aucune".to_owned(), |w| local(w, tz))
+            s.watermark
+                .map_or_else(|| "aucune".to_owned(), |w| local(w, tz))
         );
         let _ = writeln!(
             out,
@@ -97,7 +98,11 @@ pub async fn status(
             let _ = writeln!(
                 out,
                 "    {} : {e}{}",
-                if recent { "dernière erreur" } else { "erreur passée" },
+                if recent {
+                    "dernière erreur"
+                } else {
+                    "erreur passée"
+                },
                 s.last_error_at
                     .map(|t| format!(" ({})", local(t, tz)))
                     .unwrap_or_default()
@@ -129,7 +134,9 @@ fn outcome_fr(o: CycleOutcome) -> &'static str {
 }
 
 fn local(t: DateTime<Utc>, tz: Tz) -> String {
-    t.with_timezone(&tz).format("le %d/%m/%Y à %H:%M:%S").to_string()
+    t.with_timezone(&tz)
+        .format("le %d/%m/%Y à %H:%M:%S")
+        .to_string()
 }
 
 fn lag(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
