@@ -30,9 +30,14 @@
 //! - Paging: at most 100 a page; sorted by `(dateDepot, id)`, or `(dateDerniereModification,
 //!   id)` when `updatedSince` is given (then `createdSince` is ignored); `updatedSince` is
 //!   inclusive; cursors are base64 of `"<UTC timestamp with ns>;<number>"`.
+//! - Every concrete `Champ` and `ChampDescriptor` type of DS's schema is served (with their
+//!   supporting types: `Address`, `Commune`, `Pays`, `Epci`, `RNF`, `EngagementJuridique`,
+//!   `GeoArea`…), so any document valid against DS for these parts validates here. `Champ.columns`
+//!   is not served.
 //! - Fragment-dependent typing: `yes_no` champs come back as `CheckboxChamp`, `datetime` as
-//!   `DateChamp`, `departements`/`regions`/`drop_down_list` as `TextChamp`, unless the query
-//!   document names the newer type in a fragment (or introspects).
+//!   `DateChamp`, `departements`/`regions`/`drop_down_list`/`address`/`communes`/`pays`/
+//!   `header_section`/`explication` as `TextChamp`, unless the query document names the newer
+//!   type in a fragment (or introspects).
 //! - Dates are rendered at 1-second precision in Europe/Paris with their offset.
 //!
 //! # Data set format (JSON)
@@ -68,14 +73,24 @@
 //!                        "reason": "user_request", "dateSupression": "…"}]
 //! }
 //! ```
-//! Champ `type`s are DS's `TypeDeChamp` values (text, textarea, email, checkbox, yes_no, date,
-//! datetime, integer_number, decimal_number, drop_down_list, multiple_drop_down_list,
-//! departements, regions, rna, siret, repetition, dossier_link, piece_justificative). Values
-//! are typed by their descriptor: strings, booleans, `YYYY-MM-DD` dates, RFC 3339 datetimes,
-//! integers (a string is kept verbatim, so `"douze"` reaches the client as a malformed
-//! `BigInt`), numbers, arrays of strings, a département/région code or `{code, name}`, an RNA
-//! `{id, title, address}`, a SIRET établissement `{siret, address, entreprise, association…}`,
-//! a dossier number, a list of files `{filename, contentType, byteSize, checksum}`.
+//! Champ `type`s are DS's `TypeDeChamp` values (all of them: text, textarea, email, phone,
+//! checkbox, yes_no, date, datetime, integer_number, number, decimal_number, drop_down_list,
+//! multiple_drop_down_list, linked_drop_down_list, civilite, address, communes, departements,
+//! regions, pays, epci, rna, rnf, siret, engagement_juridique, carte, titre_identite,
+//! header_section (with an optional `"level"`), explication, repetition, dossier_link,
+//! piece_justificative, and the text-like iban, formatted, referentiel, annuaire_education, cnaf,
+//! dgfip, pole_emploi, mesri, cojo). Values are typed by their descriptor: strings, booleans,
+//! `YYYY-MM-DD` dates, RFC 3339 datetimes, integers (a string is kept verbatim, so `"douze"`
+//! reaches the client as a malformed `BigInt`), numbers, arrays of strings, a département/région
+//! code or `{code, name}`, an RNA or RNF `{id, title, address}`, a SIRET établissement `{siret,
+//! address, entreprise, association…}`, a dossier number, a list of files `{filename,
+//! contentType, byteSize, checksum}`, `"M"`/`"Mme"` (civilite), `[primary, secondary]` (linked
+//! drop-down), an address `{label, postalCode, cityName, cityCode, departmentCode…}`, a commune
+//! `{code, name, postalCode}`, a pays `"FR"` or `{code, name}`, an EPCI `{code, name,
+//! departement}`, `{montantEngage, montantPaye}`, a list of areas `{source, description,
+//! geometry: {type, coordinates}, (cadastre:) commune, prefixe, section, numero, surface}`
+//! (carte), a boolean "filled" (titre_identite); header_section and explication take no value.
+//! A pays descriptor's `options` are `"<code> - <name>"`.
 //! `"options": ["@departements"]` expands to every `"<code> - <name>"` département.
 //!
 //! # Faults and logs
