@@ -126,7 +126,11 @@ async fn render(
             "", "", "NON VÉRIFIÉ"
         );
     }
-    if let Some(c) = checks.iter().find(|c| c.verdict != "conforme") {
+    let example = checks
+        .iter()
+        .find(|c| c.verdict == "non_conforme")
+        .or_else(|| checks.iter().find(|c| c.verdict != "conforme"));
+    if let Some(c) = example {
         let _ = writeln!(
             out,
             "\nExemple de rapport écrit en annotation privée (dossier {}) :\n",
