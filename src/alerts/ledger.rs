@@ -310,9 +310,17 @@ impl AlertLedger {
             if claimed == 0 {
                 continue;
             }
-            let alert = row.alert.into_alert()?;
             let span = info_span!("deliver_alert", key = %key, channel = %row.channel);
-            match channel.send(&alert).instrument(span.clone()).await {
+            // An unreadable row fails its own delivery, not the whole batch.
+            let outcome = match row.alert.into_alert() {
+                Ok(alert) => channel
+                    .send(&alert)
+                    .instrument(span.clone())
+                    .await
+                    .map_err(|e| error_chain(&e)),
+                Err(e) => Err(error_chain(&e)),
+            };
+            match outcome {
                 Ok(()) => {
                     sqlx::query(
                         "UPDATE alert_delivery
@@ -327,7 +335,7 @@ impl AlertLedger {
                     span.in_scope(|| info!("alert delivered"));
                     report.sent += 1;
                 }
-                Err(error) => {
+                Err(message) => {
                     let attempts: i64 = sqlx::query_scalar(
                         "SELECT attempts FROM alert_delivery WHERE alert_key = $1 AND channel = $2",
                     )
@@ -337,7 +345,6 @@ impl AlertLedger {
                     .await?;
                     let failures = u32::try_from(attempts + 1).unwrap_or(u32::MAX);
                     let retry_at = now + self.backoff.delay(failures);
-                    let message = error_chain(&error);
                     sqlx::query(
                         "UPDATE alert_delivery
                          SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2
@@ -358,13 +365,19 @@ impl AlertLedger {
             }
         }
 
-        // An alert is complete once every configured channel accepted it.
+        // An alert is complete once every configured channel accepted it. Requiring one sent
+        // row keeps open an alert another process enqueued after the routing step above.
         sqlx::query(
             "UPDATE alert_ledger SET completed_at = $1
-             WHERE completed_at IS NULL AND NOT EXISTS (
+             WHERE completed_at IS NULL
+               AND NOT EXISTS (
                  SELECT 1 FROM alert_delivery d
                  WHERE d.alert_key = alert_ledger.key AND d.channel IN ($2, $3)
-                   AND d.status <> 'sent')",
+                   AND d.status <> 'sent')
+               AND EXISTS (
+                 SELECT 1 FROM alert_delivery d
+                 WHERE d.alert_key = alert_ledger.key AND d.channel IN ($2, $3)
+                   AND d.status = 'sent')",
         )
         .bind(&now_text)
         .bind(first)

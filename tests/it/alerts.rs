@@ -815,3 +815,41 @@ async fn without_a_channel_alerts_stay_pending() {
         .unwrap();
     assert_eq!((report.sent, report.failed, report.pending), (2, 0, 0));
 }
+
+#[tokio::test]
+async fn an_unreadable_row_fails_alone_and_is_never_marked_sent() {
+    let hook = HookServer::start(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pool = open_pool(&dir.path().join("essbot.db")).await;
+    let ledger = AlertLedger::new(pool.clone());
+    let t0 = at(T0);
+    ledger.enqueue(&[versement()], t0).await.unwrap();
+    // A row this version cannot read (written by a later version, or edited by hand).
+    sqlx::query(
+        "INSERT INTO alert_ledger (key, recipient, subject, body, payload, enqueued_at)
+         VALUES ('p/m/due', 'mairie', 'Sujet', 'Corps', '{}', '2026-11-05T06:00:00.000000Z')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let report = ledger.deliver_due(&[hook.channel()], t0).await.unwrap();
+    assert_eq!((report.sent, report.failed, report.pending), (1, 1, 1));
+    let (status, last_error): (String, Option<String>) =
+        sqlx::query_as("SELECT status, last_error FROM alert_delivery WHERE alert_key = 'p/m/due'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "pending");
+    assert!(last_error.unwrap().contains("mairie"));
+    assert_eq!(hook.calls().len(), 1);
+    assert!(
+        ledger
+            .status(&versement().key)
+            .await
+            .unwrap()
+            .unwrap()
+            .completed_at
+            .is_some()
+    );
+}
