@@ -70,6 +70,7 @@ impl fmt::Debug for DsClient {
 pub struct DossiersPage {
     /// Every node of the page, readable or not, in DS's order.
     pub dossiers: Vec<FetchedDossier>,
+    /// DS's `pageInfo.hasNextPage`: keep paging while true.
     pub has_next_page: bool,
     /// The cursor to pass as `after` for the next page.
     pub end_cursor: Option<String>,
@@ -83,13 +84,16 @@ pub struct FetchedDossier {
     pub number: Option<i64>,
     /// The node's JSON as DS sent it.
     pub raw: Value,
+    /// The dossier, or why it could not be read (naming its number and the field).
     pub parsed: Result<model::Dossier, DecodeError>,
 }
 
 /// One page of deleted (or pending-deleted) dossiers.
 #[derive(Debug, Clone)]
 pub struct DeletedPage {
+    /// The deletions of the page, oldest first.
     pub dossiers: Vec<model::DeletedDossier>,
+    /// DS's `pageInfo.hasNextPage`: keep paging while true.
     pub has_next_page: bool,
     /// The cursor to pass as `after` for the next page.
     pub end_cursor: Option<String>,
@@ -99,7 +103,9 @@ pub struct DeletedPage {
 /// `Champ-<stable_id>|<row_id>` id) and its value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnnotationWrite {
+    /// The annotation's id (`ChampDescriptor.id`, stable across revisions).
     pub annotation_id: String,
+    /// The value, under the key DS expects for that annotation's type.
     pub value: AnnotationValue,
 }
 
@@ -108,18 +114,27 @@ pub struct AnnotationWrite {
 /// [`annotation_key`] from the descriptor's `type_de_champ`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnnotationValue {
+    /// A `text` annotation.
     Text(String),
+    /// A `textarea` annotation (essbot's report).
     Textarea(String),
+    /// An `email` annotation.
     Email(String),
+    /// A `checkbox` annotation.
     Checkbox(bool),
+    /// A `yes_no` annotation.
     YesNo(bool),
+    /// A `date` annotation.
     Date(NaiveDate),
+    /// A `datetime` annotation.
     Datetime(model::Timestamp),
     /// DS takes a 32-bit integer here.
     IntegerNumber(i32),
     /// Must be finite: JSON has no NaN or infinity.
     DecimalNumber(f64),
+    /// A `drop_down_list` annotation: one of the descriptor's options.
     DropDownList(String),
+    /// A `multiple_drop_down_list` annotation: some of the descriptor's options.
     MultipleDropDownList(Vec<String>),
     /// Rows to *add* to a repetition annotation.
     Repetition(u32),
@@ -196,6 +211,7 @@ pub fn annotation_key(type_de_champ: &str) -> Option<&'static str> {
 /// an empty list means everything was applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MutationOutcome {
+    /// DS's messages (French), one per refused part.
     pub errors: Vec<String>,
 }
 

@@ -91,12 +91,16 @@ pub struct Dossier {
 impl Dossier {
     /// The champ (public) whose stable descriptor id is `descriptor_id`.
     pub fn champ(&self, descriptor_id: &str) -> Option<&Champ> {
-        self.champs.iter().find(|c| c.descriptor_id == descriptor_id)
+        self.champs
+            .iter()
+            .find(|c| c.descriptor_id == descriptor_id)
     }
 
     /// The private annotation whose stable descriptor id is `descriptor_id`.
     pub fn annotation(&self, descriptor_id: &str) -> Option<&Champ> {
-        self.annotations.iter().find(|c| c.descriptor_id == descriptor_id)
+        self.annotations
+            .iter()
+            .find(|c| c.descriptor_id == descriptor_id)
     }
 }
 
@@ -126,7 +130,9 @@ pub enum Demandeur {
         departement_code: Option<String>,
     },
     /// `PersonneMoraleIncomplete`, or a demandeur type this version does not know.
-    Other { siret: Option<String> },
+    Other {
+        siret: Option<String>,
+    },
 }
 
 /// A DS label (tag) on a dossier.
