@@ -93,8 +93,7 @@ async fn render(
         .context("reading the reports")?;
     let _ = writeln!(
         out,
-        "\n{:<8} {:<18} {:<16} {:<28} {}",
-        "Dossier", "Démarche", "État", "Verdict", "Points principaux"
+        "\nDossier  Démarche           État             Verdict                      Points principaux"
     );
     let _ = writeln!(out, "{}", "-".repeat(110));
     for c in &checks {
@@ -123,7 +122,7 @@ async fn render(
         let _ = writeln!(
             out,
             "{n:<8} {:<18} {:<16} {:<28} dossier illisible (voir essbot status)",
-            "", "", "NON VÉRIFIÉ"
+            "?", "?", "NON VÉRIFIÉ"
         );
     }
     let example = checks
