@@ -6,6 +6,7 @@ mod daemon;
 mod ds_client;
 mod graphql_documents;
 mod helpers;
+mod rulebook;
 mod store;
 mod sync;
 mod writeback;
