@@ -1158,6 +1158,10 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(e.node_index(&["demarche", "dossiers", "nodes"]), Some(2));
+        assert_eq!(
+            render_path(&e.path.clone().unwrap()[4..]),
+            "champs[0].label".to_owned()
+        );
         assert_eq!(e.node_index(&["dossier"]), None);
         let e = GqlError {
             path: Some(vec![
@@ -1169,10 +1173,6 @@ mod tests {
             ..e
         };
         assert_eq!(e.node_index(&["demarche", "dossiers", "nodes"]), Some(5));
-        assert_eq!(
-            render_path(&e.path.unwrap()[4..]),
-            "champs[0].label".to_owned()
-        );
     }
 
     #[test]
