@@ -10,6 +10,9 @@ use apollo_compiler::schema::ExtendedType;
 use apollo_compiler::validation::Valid;
 use apollo_compiler::{ExecutableDocument, Schema};
 
+/// A field's name, type and arguments (name, type), as written in a schema.
+type FieldSig = (String, String, Vec<(String, String)>);
+
 /// DS rejects deeper queries (`max_depth 15`).
 const DS_MAX_DEPTH: usize = 15;
 
@@ -83,12 +86,21 @@ fn depth(doc: &ExecutableDocument, set: &SelectionSet) -> usize {
 fn every_document_is_valid_against_our_schema_subset_with_one_operation_each() {
     let schema = our_schema();
     let docs = documents();
-    assert!(docs.len() >= 8, "expected the 8 operations, found {}", docs.len());
+    assert!(
+        docs.len() >= 8,
+        "expected the 8 operations, found {}",
+        docs.len()
+    );
     for (path, text) in &docs {
         validate(&schema, path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let doc = ExecutableDocument::parse_and_validate(&schema, text.as_str(), path).unwrap();
         let ops: Vec<_> = doc.operations.iter().collect();
-        assert_eq!(ops.len(), 1, "{}: one operation per document", path.display());
+        assert_eq!(
+            ops.len(),
+            1,
+            "{}: one operation per document",
+            path.display()
+        );
         let d = depth(&doc, &ops[0].selection_set);
         assert!(
             d <= DS_MAX_DEPTH,
@@ -129,14 +141,16 @@ fn our_schema_subset_matches_upstream_types_and_fields() {
             problems.push(format!("type {name} does not exist upstream"));
             continue;
         };
-        let fields = |t: &ExtendedType| -> Option<Vec<(String, String, Vec<(String, String)>)>> {
+        let fields = |t: &ExtendedType| -> Option<Vec<FieldSig>> {
             match t {
                 ExtendedType::Object(o) => Some(
                     o.fields
                         .iter()
                         .map(|(n, f)| {
-                            let args =
-                                f.arguments.iter().map(|a| (a.name.to_string(), a.ty.to_string()));
+                            let args = f
+                                .arguments
+                                .iter()
+                                .map(|a| (a.name.to_string(), a.ty.to_string()));
                             (n.to_string(), f.ty.to_string(), args.collect())
                         })
                         .collect(),
@@ -145,8 +159,10 @@ fn our_schema_subset_matches_upstream_types_and_fields() {
                     o.fields
                         .iter()
                         .map(|(n, f)| {
-                            let args =
-                                f.arguments.iter().map(|a| (a.name.to_string(), a.ty.to_string()));
+                            let args = f
+                                .arguments
+                                .iter()
+                                .map(|a| (a.name.to_string(), a.ty.to_string()));
                             (n.to_string(), f.ty.to_string(), args.collect())
                         })
                         .collect(),
@@ -183,9 +199,8 @@ fn our_schema_subset_matches_upstream_types_and_fields() {
                     }
                     for (arg, aty) in args {
                         match uargs.iter().find(|(n, _)| *n == arg) {
-                            None => problems.push(format!(
-                                "{name}.{field}({arg}:) does not exist upstream"
-                            )),
+                            None => problems
+                                .push(format!("{name}.{field}({arg}:) does not exist upstream")),
                             Some((_, uaty)) if *uaty != aty => problems.push(format!(
                                 "{name}.{field}({arg}:) is {aty} here, {uaty} upstream"
                             )),
