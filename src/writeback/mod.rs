@@ -542,7 +542,8 @@ impl Ctx<'_> {
                 || (matches!(intent.payload, Payload::Message { .. })
                     && outbox::ever_done(store, number, &intent.target, &intent.hash).await?);
             if already_done {
-                if intent.applied && !self.dry_run {
+                if !self.dry_run {
+                    // Older intents for this target are moot: what it should hold is there.
                     outbox::supersede_others(store, number, &intent.target, &intent.hash, now)
                         .await?;
                     if let Some(row) = same.filter(|r| {
