@@ -587,8 +587,15 @@ mod tests {
                 amount_cents: 4_000_000
             }
         );
-        let cli = Cli::try_parse_from(["essbot", "milestones", "--due-within", "30", "--format", "ics"])
-            .expect("parse");
+        let cli = Cli::try_parse_from([
+            "essbot",
+            "milestones",
+            "--due-within",
+            "30",
+            "--format",
+            "ics",
+        ])
+        .expect("parse");
         assert!(matches!(
             cli.cmd,
             Top::Milestones(MilestonesArgs {
@@ -599,8 +606,16 @@ mod tests {
         ));
         assert!(Cli::try_parse_from(["essbot", "payments", "--format", "csv"]).is_ok());
         assert!(
-            Cli::try_parse_from(["essbot", "milestones", "record", "1", "finess", "--date", "2026-01-01"])
-                .is_err(),
+            Cli::try_parse_from([
+                "essbot",
+                "milestones",
+                "record",
+                "1",
+                "finess",
+                "--date",
+                "2026-01-01"
+            ])
+            .is_err(),
             "--reason is mandatory"
         );
     }

@@ -26,7 +26,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Europe::Paris;
 use serde::Serialize;
 use serde_json::json;
-use tracing::{info, instrument, warn};
+use tracing::{info, instrument};
 
 use crate::alerts::{self, Alert, AlertLedger, Channel, DeliveryReport, Recipient};
 use crate::config::{DemarcheKind, Settings};
@@ -153,9 +153,6 @@ pub async fn run(services: &Services, mappings: &Mappings) -> Result<LedgerRepor
         let ledger = AlertLedger::new(store.pool().clone());
         report.enqueued = ledger.enqueue(&alerts, now).await?;
         report.delivery = Some(ledger.deliver_due(&channels, now).await?);
-    }
-    for w in &report.warnings {
-        warn!(warning = %w, "milestones");
     }
     info!(
         appended = report.appended,

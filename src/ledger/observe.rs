@@ -590,9 +590,12 @@ fn reconcile_slots(
         let previous = auto.get(&slot).copied();
         match desired.remove(&slot) {
             Some(mut wanted) => {
+                // The FINESS number carries no date of its own: its date is the day it was
+                // seen, which moves with every later annotation change; only the number counts.
+                let dated = slot != EventSlot::Finess;
                 let same = previous.is_some_and(|p| {
                     p.kind == wanted.kind
-                        && p.effective == wanted.effective
+                        && (!dated || p.effective == wanted.effective)
                         && p.source == wanted.source
                 });
                 if same {
