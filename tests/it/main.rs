@@ -6,6 +6,7 @@ mod daemon;
 mod ds_client;
 mod graphql_documents;
 mod helpers;
+mod ledger;
 mod rulebook;
 mod store;
 mod sync;
