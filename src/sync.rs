@@ -341,6 +341,17 @@ async fn run(
         }
     }
 
+    // A dossier changed again while its pass ran is listed twice (DS moves it to the end).
+    for list in [
+        &mut report.new,
+        &mut report.changed_by_applicant,
+        &mut report.changed_other,
+        &mut report.state_changed,
+        &mut report.restored,
+    ] {
+        list.sort_unstable();
+        list.dedup();
+    }
     report.watermark = state.watermark;
     report.to_check = store.pending_checks(number).await.map_err(store_err)?;
     info!(
