@@ -7,6 +7,7 @@ use std::time::Duration;
 use ds_sandbox::{Dataset, DeletedDossierReason, DossierState as SbState, Fault};
 use essbot::clock::Clock;
 use essbot::ds::model::DossierState;
+use essbot::ds::{AnnotationValue, AnnotationWrite};
 use essbot::store::{DossierStatus, HistoryKind, PassKind};
 use essbot::sync::{SyncError, sync_all, sync_demarche};
 use serde_json::json;
@@ -470,4 +471,44 @@ async fn deleted_and_hidden_dossiers_are_recorded_at_the_next_reconciliation() {
         .await
         .unwrap();
     assert!(again.deleted.is_empty() && again.pending_deleted.is_empty());
+}
+
+#[tokio::test]
+async fn our_own_annotation_writes_do_not_look_like_applicant_changes() {
+    let env = TestEnv::spawn().await;
+    let client = env.client();
+    let d = env.demarche(1001);
+    sync_demarche(&client, &env.store, d, &env.clock, DAY)
+        .await
+        .unwrap();
+    let before = env.store.dossier(10).await.unwrap().unwrap();
+    env.store
+        .mark_checked(10, before.check_requested_at.unwrap())
+        .await
+        .unwrap();
+
+    // What the write-back does: the « Pré-contrôle automatique » annotation (stable id 901).
+    let outcome = client
+        .modify_annotations(
+            before.graphql_id.as_deref().unwrap(),
+            &[AnnotationWrite {
+                annotation_id: "Q2hhbXAtOTAx".into(),
+                value: AnnotationValue::Textarea("Pré-contrôle : dossier complet.".into()),
+            }],
+        )
+        .await
+        .unwrap();
+    assert!(outcome.is_ok(), "{outcome:?}");
+
+    let report = sync_demarche(&client, &env.store, d, &env.clock, DAY)
+        .await
+        .unwrap();
+    assert_eq!(report.changed_other, vec![10]);
+    assert!(report.changed_by_applicant.is_empty());
+    assert!(!report.to_check.contains(&10), "nothing new to check");
+    let after = env.store.dossier(10).await.unwrap().unwrap();
+    assert_eq!(after.content_hash, before.content_hash);
+    assert_eq!(after.champs_changed_at, before.champs_changed_at);
+    assert!(after.date_derniere_modification > before.date_derniere_modification);
+    assert_eq!(env.store.history(10).await.unwrap().len(), 1);
 }
