@@ -422,9 +422,7 @@ enum CallError {
 
 fn classify(e: &ApiError) -> (CallError, Flow) {
     let text = e.to_string();
-    if e.is_token_problem() {
-        (CallError::NotSent(text), Flow::StopDemarche)
-    } else if e.is_retryable_once_only() {
+    if e.is_token_problem() || e.is_retryable_once_only() {
         (CallError::NotSent(text), Flow::StopDemarche)
     } else if e.is_retryable() {
         (CallError::Unsure(text), Flow::StopDemarche)
