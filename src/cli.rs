@@ -51,9 +51,35 @@ pub enum Command {
     },
     /// Last cycle, its outcome, lag and last error per démarche; exits 1 when unhealthy.
     Status,
+    /// Fetches one dossier and prints its pre-check report; writes nothing anywhere.
+    Check {
+        /// The dossier number.
+        number: i64,
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Démarche commands.
+    #[command(subcommand)]
+    Demarche(DemarcheCommand),
+    /// The financing schedule of every project; `record` adds an event that lives outside DS.
+    Milestones(crate::commands::milestones::MilestonesArgs),
+    /// Payments proposed, due and recorded, with how each amount was computed.
+    Payments(crate::commands::milestones::PaymentsArgs),
     /// Database commands.
     #[command(subcommand)]
     Db(DbCommand),
+}
+
+/// `essbot demarche ...`
+#[derive(Debug, Subcommand)]
+pub enum DemarcheCommand {
+    /// Prints the démarche's champs and annotations (label, type, stable id) and a mapping
+    /// skeleton in TOML.
+    Describe {
+        /// The démarche number.
+        number: i64,
+    },
 }
 
 /// `essbot db ...`
@@ -81,7 +107,12 @@ pub struct SandboxArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Loads and validates the configuration; prints every problem, not just the first.
-    Check,
+    Check {
+        /// Also check, against DS, that every configured champ and annotation exists with a
+        /// usable type.
+        #[arg(long)]
+        remote: bool,
+    },
 }
 
 /// How a command ended, mapped to the process exit code by `main`.
@@ -98,6 +129,8 @@ pub enum Outcome {
 pub enum CliError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("{0}")]
+    Usage(String),
     #[error(transparent)]
     Runtime(#[from] anyhow::Error),
 }
@@ -115,7 +148,7 @@ impl CliError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Config(_) => 2,
+            Self::Config(_) | Self::Usage(_) => 2,
             Self::Runtime(_) => 1,
         }
     }
@@ -136,11 +169,59 @@ pub fn load_settings(global: &GlobalArgs) -> Result<Settings, ConfigError> {
 /// A configuration error (exit 2) or a runtime failure (exit 1).
 pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
-        Command::Config(ConfigCommand::Check) => {
+        Command::Config(ConfigCommand::Check { remote }) => {
             let path = config::locate(cli.global.config.as_deref())?;
             let settings = config::load(&Source::File(path.clone()), &Env::from_process())?;
-            println!("{}: configuration valid", path.display());
+            if remote {
+                let problems = crate::commands::describe::check_remote(&settings).await;
+                if !problems.is_empty() {
+                    return Err(ConfigError { problems }.into());
+                }
+                println!(
+                    "{}: configuration valid; every mapped champ and annotation exists on DS",
+                    path.display()
+                );
+            } else {
+                println!("{}: configuration valid", path.display());
+            }
             print_unmapped(&settings);
+            Ok(Outcome::Ok)
+        }
+        Command::Check { number, json } => {
+            let settings = load_settings(&cli.global)?;
+            let text = crate::commands::check::check(&settings, number, json)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            print!("{text}");
+            Ok(Outcome::Ok)
+        }
+        Command::Demarche(DemarcheCommand::Describe { number }) => {
+            let settings = load_settings(&cli.global)?;
+            let text = crate::commands::describe::describe(&settings, number)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            print!("{text}");
+            Ok(Outcome::Ok)
+        }
+        Command::Milestones(args) => {
+            let settings = load_settings(&cli.global)?;
+            let text =
+                crate::commands::milestones::run(&settings, &args, &crate::clock::SystemClock)
+                    .await
+                    .map_err(milestones_error)?;
+            print!("{text}");
+            Ok(Outcome::Ok)
+        }
+        Command::Payments(args) => {
+            let settings = load_settings(&cli.global)?;
+            let text = crate::commands::milestones::payments(
+                &settings,
+                args.format,
+                &crate::clock::SystemClock,
+            )
+            .await
+            .map_err(milestones_error)?;
+            print!("{text}");
             Ok(Outcome::Ok)
         }
         Command::Sandbox(args) => sandbox(args).await,
@@ -183,6 +264,14 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             println!("database up to date");
             Ok(Outcome::Ok)
         }
+    }
+}
+
+fn milestones_error(e: crate::commands::milestones::MilestonesError) -> CliError {
+    if e.is_usage() {
+        CliError::Usage(e.to_string())
+    } else {
+        CliError::Runtime(anyhow::anyhow!("{e}"))
     }
 }
 

@@ -36,6 +36,8 @@ pub enum CycleError {
     Client(#[from] crate::ds::ApiError),
     #[error("reference data: {0}")]
     Reference(#[from] rules::ReferenceError),
+    #[error(transparent)]
+    Writeback(#[from] crate::writeback::WritebackError),
 }
 
 /// What every stage of a cycle works with.
@@ -188,6 +190,17 @@ pub struct CycleReport {
     pub unchanged: usize,
     pub unreadable: Vec<i64>,
     pub findings_by_rule: BTreeMap<String, u64>,
+    /// Mutations sent to DS by the write-back, and writes still waiting.
+    pub mutations: u64,
+    pub outbox_pending: i64,
+    /// The write-back's per-dossier outcomes worth reporting (written, refused, dry-run diffs).
+    pub writes: Vec<crate::writeback::DossierOutcome>,
+    /// Milestones: events appended, overdue milestones, alerts enqueued and delivered.
+    pub events_appended: usize,
+    pub overdue: usize,
+    pub alerts_enqueued: u64,
+    pub alerts_sent: u64,
+    pub alerts_failed: u64,
 }
 
 /// Runs one cycle. Cancellation is honoured between stages and, inside them, between dossiers.
@@ -313,6 +326,49 @@ async fn stages(
     report.unchanged = pre.unchanged;
     report.unreadable = pre.unreadable.iter().map(|(n, _)| *n).collect();
     report.findings_by_rule = pre.findings_by_rule;
+    if cancel.is_cancelled() {
+        return Ok(report);
+    }
+
+    // 3. Milestones and alerts: they read the store, and give the write-back its deadlines.
+    let next_deadlines = match crate::ledger::run(services, &mappings).await {
+        Ok(l) => {
+            report.events_appended = l.appended;
+            report.overdue = l.overdue;
+            report.alerts_enqueued = l.enqueued;
+            if let Some(d) = &l.delivery {
+                report.alerts_sent = d.sent;
+                report.alerts_failed = d.failed;
+            }
+            for w in &l.warnings {
+                warn!(warning = %w, "milestones");
+            }
+            l.next_deadlines
+        }
+        Err(e) => {
+            // The ledger's failure must not keep the pre-check's results from DS: the
+            // write-back goes on without deadlines, and the cycle is partial.
+            warn!(error = %e, "milestones stage failed");
+            report
+                .errors
+                .entry(0)
+                .or_default()
+                .push(format!("milestones: {e}"));
+            BTreeMap::new()
+        }
+    };
+    if cancel.is_cancelled() {
+        return Ok(report);
+    }
+
+    // 4. Write-back.
+    let wb = crate::writeback::run(services, &mappings, &next_deadlines, cancel).await?;
+    report.mutations = wb.mutations;
+    for (demarche, errors) in wb.errors {
+        report.errors.entry(demarche).or_default().extend(errors);
+    }
+    report.writes = wb.dossiers;
+    report.outbox_pending = crate::writeback::pending_count(&services.store).await?;
     Ok(report)
 }
 

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, DEMO_CONFIG, Env, Settings, Source};
 use crate::cycle::{self, CycleReport, Services};
+use crate::milestones;
 use crate::precheck;
 
 /// The demo's settings: the embedded configuration pointed at `endpoint` and `db_url`.
@@ -80,8 +81,14 @@ async fn render(
     );
     let _ = writeln!(
         out,
-        "Cycle {} : {} — {} dossier(s) synchronisé(s) en {} requête(s), {} vérifié(s), {} mutation(s) envoyée(s) à DS",
-        report.cycle, report.outcome, report.synced, report.requests, report.checked, mutations
+        "Cycle {} : {} — {} dossier(s) synchronisé(s) en {} requête(s), {} vérifié(s), {} mutation(s) envoyée(s) à DS, {} événement(s) de financement enregistré(s)",
+        report.cycle,
+        report.outcome,
+        report.synced,
+        report.requests,
+        report.checked,
+        mutations,
+        report.events_appended
     );
     for (demarche, errors) in &report.errors {
         for e in errors {
@@ -93,9 +100,9 @@ async fn render(
         .context("reading the reports")?;
     let _ = writeln!(
         out,
-        "\nDossier  Démarche           État             Verdict                      Points principaux"
+        "\nDossier  Démarche           État             Verdict          Écrit dans DS                    Points principaux"
     );
-    let _ = writeln!(out, "{}", "-".repeat(110));
+    let _ = writeln!(out, "{}", "-".repeat(130));
     for c in &checks {
         let stored = services.store.dossier(c.dossier).await?;
         let state = stored.and_then(|d| d.state).map_or("?", |s| s.libelle());
@@ -108,21 +115,27 @@ async fn render(
                 config::DemarcheKind::LettreIntention => "lettre d'intention",
                 config::DemarcheKind::ProjetSante => "projet de santé",
             });
+        let written = report
+            .writes
+            .iter()
+            .find(|w| w.dossier == c.dossier)
+            .map_or_else(|| "—".to_owned(), written_summary);
         let _ = writeln!(
             out,
-            "{:<8} {:<18} {:<16} {:<28} {}",
+            "{:<8} {:<18} {:<16} {:<16} {:<32} {}",
             c.dossier,
             kind,
             state,
             verdict_fr(&c.verdict),
+            written,
             main_points(&c.report_json)
         );
     }
     for n in &report.unreadable {
         let _ = writeln!(
             out,
-            "{n:<8} {:<18} {:<16} {:<28} dossier illisible (voir essbot status)",
-            "?", "?", "NON VÉRIFIÉ"
+            "{n:<8} {:<18} {:<16} {:<16} {:<32} dossier illisible (voir essbot status)",
+            "?", "?", "NON VÉRIFIÉ", "—"
         );
     }
     let example = checks
@@ -139,7 +152,95 @@ async fn render(
             let _ = writeln!(out, "  {line}");
         }
     }
+    let today = crate::ledger::paris_today(services.clock.now());
+    let schedules =
+        crate::ledger::derive_all(&services.store, &services.settings.milestones, today)
+            .await
+            .context("deriving the milestones")?;
+    let _ = writeln!(
+        out,
+        "\nJalons de financement au {} — prochaine échéance de chaque projet :\n",
+        milestones::format_date_fr(today)
+    );
+    let _ = writeln!(
+        out,
+        "{:<16} {:<52} {:<12} Versements dus ou en retard",
+        "Projet", "Prochaine échéance", "Date"
+    );
+    let _ = writeln!(out, "{}", "-".repeat(120));
+    for sched in &schedules {
+        let (label, date) = match milestones::next_deadline(sched, today) {
+            Some((id, d)) => (id.libelle(), milestones::format_date_fr(d)),
+            None => ("aucune".to_owned(), String::new()),
+        };
+        let due: Vec<String> = sched
+            .payments
+            .iter()
+            .filter(|p| matches!(p.state, milestones::State::Du | milestones::State::EnRetard))
+            .map(|p| {
+                format!(
+                    "{} {} ({})",
+                    p.milestone,
+                    p.amount_cents
+                        .map_or_else(|| "montant à fixer".to_owned(), milestones::format_eur),
+                    p.state.libelle()
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "{:<16} {:<52} {:<12} {}",
+            milestones::project_label(sched),
+            truncate(&label, 52),
+            date,
+            if due.is_empty() { "—".to_owned() } else { due.join(", ") }
+        );
+    }
+    if let Some(full) = schedules.iter().find(|s| s.ps_dossier.is_some()) {
+        let _ = writeln!(
+            out,
+            "\nCalendrier complet du projet {} (essbot milestones pour tous les projets) :\n",
+            milestones::project_label(full)
+        );
+        out.push_str(&milestones::milestones_table(std::slice::from_ref(full)));
+    }
     Ok(out)
+}
+
+/// What the write-back did to one dossier, in a few words.
+fn written_summary(w: &crate::writeback::DossierOutcome) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for target in &w.written {
+        let part = match target.as_str() {
+            "annotation:rapport" => "rapport",
+            "annotation:conforme" => "case conforme",
+            "annotation:prochaine_echeance" => "échéance",
+            t if t.starts_with("label:") => "label",
+            "message" => "message",
+            _ => "autre",
+        };
+        if !parts.contains(&part) {
+            parts.push(part);
+        }
+    }
+    if !w.failed.is_empty() {
+        parts.push("refusé par DS");
+    }
+    if parts.is_empty() {
+        "—".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(max - 1).collect();
+        t.push('…');
+        t
+    }
 }
 
 fn verdict_fr(v: &str) -> &'static str {
