@@ -26,6 +26,11 @@ fn services(env: &TestEnv, settings: Settings) -> Services {
 
 /// Sync and pre-check, as the cycle runs them before the write-back.
 async fn sync_and_check(s: &Services) -> Mappings {
+    sync_and_count(s).await.0
+}
+
+/// As [`sync_and_check`], with the number of dossiers the pre-check evaluated.
+async fn sync_and_count(s: &Services) -> (Mappings, usize) {
     let settings = &s.settings;
     for r in sync_all(
         &s.client,
@@ -41,7 +46,7 @@ async fn sync_and_check(s: &Services) -> Mappings {
     let mappings = cycle::mappings(s, false).await.expect("mappings");
     assert!(mappings.errors.is_empty(), "{:?}", mappings.errors);
     let now = s.clock.now();
-    precheck::run(
+    let checked = precheck::run(
         &s.store,
         settings,
         &s.reference,
@@ -50,8 +55,10 @@ async fn sync_and_check(s: &Services) -> Mappings {
         now,
     )
     .await
-    .expect("pre-check");
-    mappings
+    .expect("pre-check")
+    .checked
+    .len();
+    (mappings, checked)
 }
 
 async fn cycle(s: &Services) -> WritebackReport {
@@ -162,7 +169,11 @@ async fn a_first_cycle_writes_annotations_and_labels_then_a_quiet_cycle_writes_n
     // but nothing is checked again and nothing is written again.
     for _ in 0..2 {
         env.sandbox.clear_logs();
-        let quiet = cycle(&s).await;
+        let (mappings, checked) = sync_and_count(&s).await;
+        assert_eq!(checked, 0, "our own writes must not trigger a recheck");
+        let quiet = writeback::run(&s, &mappings, &BTreeMap::new(), &CancellationToken::new())
+            .await
+            .unwrap();
         assert_no_mutations(&env);
         assert_eq!(quiet.mutations, 0);
         assert!(quiet.dossiers.is_empty(), "{:?}", quiet.dossiers);
@@ -510,4 +521,46 @@ async fn the_next_deadline_is_written_as_a_date() {
         annotation_value(&mutations(&env, "dossierModifierAnnotations", 2)[0], 903),
         None
     );
+}
+
+#[tokio::test]
+async fn a_label_missing_on_the_demarche_is_a_configuration_error() {
+    let env = TestEnv::spawn().await;
+    let s = services(&env, env.settings.clone());
+    let mappings = sync_and_check(&s).await;
+    // The cached descriptors of 1001 lose the « dérogation CPN » label.
+    let json: String =
+        sqlx::query_scalar("SELECT descriptors FROM demarche_descriptors WHERE demarche = 1001")
+            .fetch_one(s.store.pool())
+            .await
+            .unwrap();
+    let mut d: Value = serde_json::from_str(&json).unwrap();
+    d["labels"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|l| l["name"] != json!(writeback::LABEL_DEROGATION));
+    sqlx::query("UPDATE demarche_descriptors SET descriptors = $1 WHERE demarche = 1001")
+        .bind(d.to_string())
+        .execute(s.store.pool())
+        .await
+        .unwrap();
+
+    let problems = writeback::check_config(&s, &mappings).await.unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[&1001][0].contains("\"Pré-contrôle : dérogation CPN\" does not exist"),
+        "{problems:?}"
+    );
+    let report = writeback::run(&s, &mappings, &BTreeMap::new(), &CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(
+        report.errors[&1001][0].contains("write_back.labels"),
+        "{:?}",
+        report.errors
+    );
+    // Annotations are still written on 1001; its labels are left alone; 1002 is untouched.
+    assert_eq!(mutations(&env, "dossierModifierAnnotations", 11).len(), 1);
+    assert!(mutations(&env, "dossierAjouterLabel", 11).is_empty());
+    assert!(!mutations(&env, "dossierAjouterLabel", 29).is_empty());
 }
