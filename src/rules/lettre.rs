@@ -818,7 +818,7 @@ fn terr_02(
             );
         }
     }
-    for p in ctx.projets.iter() {
+    for p in ctx.projets.of_groupes(groups.iter().map(|g| g.id.as_str())) {
         if p.numero == li.numero {
             continue;
         }

@@ -256,14 +256,40 @@ impl KnownProject {
 #[derive(Debug, Clone, Default)]
 pub struct KnownProjects {
     by_numero: BTreeMap<i64, KnownProject>,
+    /// Specialty group → numbers: the overlap rule looks only at projects of its specialties
+    /// instead of scanning every stored lettre for every dossier.
+    by_groupe: BTreeMap<String, BTreeSet<i64>>,
 }
 
 impl KnownProjects {
     /// Indexes the given projects (a later one with the same number replaces an earlier one).
     pub fn new(projects: impl IntoIterator<Item = KnownProject>) -> Self {
-        Self {
-            by_numero: projects.into_iter().map(|p| (p.numero, p)).collect(),
+        let by_numero: BTreeMap<i64, KnownProject> =
+            projects.into_iter().map(|p| (p.numero, p)).collect();
+        let mut by_groupe: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+        for p in by_numero.values() {
+            for g in &p.groupes {
+                by_groupe.entry(g.clone()).or_default().insert(p.numero);
+            }
         }
+        Self {
+            by_numero,
+            by_groupe,
+        }
+    }
+
+    /// The projects sharing at least one of these specialty groups, by number.
+    pub fn of_groupes<'a>(
+        &'a self,
+        groupes: impl IntoIterator<Item = &'a str>,
+    ) -> impl Iterator<Item = &'a KnownProject> {
+        let numbers: BTreeSet<i64> = groupes
+            .into_iter()
+            .filter_map(|g| self.by_groupe.get(g))
+            .flatten()
+            .copied()
+            .collect();
+        numbers.into_iter().filter_map(|n| self.by_numero.get(&n))
     }
 
     /// The project with this dossier number.
