@@ -193,7 +193,11 @@ async fn render(
             milestones::project_label(sched),
             truncate(&label, 52),
             date,
-            if due.is_empty() { "—".to_owned() } else { due.join(", ") }
+            if due.is_empty() {
+                "—".to_owned()
+            } else {
+                due.join(", ")
+            }
         );
     }
     if let Some(full) = schedules.iter().find(|s| s.ps_dossier.is_some()) {
