@@ -99,7 +99,9 @@ pub struct TargetFailure {
 /// What the stage did to one dossier (dossiers left as they were are only counted).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DossierOutcome {
+    /// DS dossier number.
     pub dossier: i64,
+    /// Its démarche, so that `status` can group failures as the configuration does.
     pub demarche: i64,
     /// Targets written this cycle.
     pub written: Vec<String>,
@@ -143,10 +145,15 @@ pub struct WritebackReport {
 /// A write DS refused and that no newer intent replaced, for `essbot status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
+    /// DS dossier number.
     pub dossier: i64,
+    /// Its démarche.
     pub demarche: i64,
+    /// `annotation:rapport`, `label:Pré-contrôle : conforme`, `message`.
     pub target: String,
+    /// DS's refusal, in French, as staff can act on it.
     pub error: String,
+    /// Calls made for this content so far.
     pub attempts: i64,
     /// When it was last tried.
     pub at: DateTime<Utc>,

@@ -564,3 +564,18 @@ async fn a_label_missing_on_the_demarche_is_a_configuration_error() {
     assert!(mutations(&env, "dossierAjouterLabel", 11).is_empty());
     assert!(!mutations(&env, "dossierAjouterLabel", 29).is_empty());
 }
+
+#[tokio::test]
+async fn the_cycle_runs_the_stage_and_a_second_cycle_writes_nothing() {
+    let env = TestEnv::spawn().await;
+    let s = services(&env, env.settings.clone());
+    let cancel = CancellationToken::new();
+    let first = cycle::run_once(&s, &cancel).await.expect("first cycle");
+    assert!(first.mutations > 0, "{first:?}");
+    assert_eq!(mutations(&env, "dossierModifierAnnotations", 12).len(), 1);
+    env.sandbox.clear_logs();
+    let second = cycle::run_once(&s, &cancel).await.expect("second cycle");
+    assert_no_mutations(&env);
+    assert_eq!(second.mutations, 0);
+    assert_eq!(second.outbox_pending, 0);
+}
