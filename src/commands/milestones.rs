@@ -37,7 +37,8 @@ pub struct MilestonesArgs {
 pub enum MilestonesCommand {
     /// Records an event that lives outside DS (a payment, a contract, a correction...), with
     /// its author and reason; nothing is overwritten, a correction is a new event.
-    Record(RecordArgs),
+    /// Boxed: the options of `record` would make every enum holding this one large.
+    Record(Box<RecordArgs>),
 }
 
 /// Formats of `essbot milestones`.

@@ -93,10 +93,7 @@ fn is_automatic(e: &Event) -> bool {
 
 /// The latest event per slot among `events` matching `keep`: the latest recorded wins, ties go
 /// to the later one (the rule of [`crate::milestones::derive`]).
-fn latest<'a>(
-    events: &'a [Event],
-    keep: impl Fn(&Event) -> bool,
-) -> BTreeMap<EventSlot, &'a Event> {
+fn latest(events: &[Event], keep: impl Fn(&Event) -> bool) -> BTreeMap<EventSlot, &Event> {
     let mut out: BTreeMap<EventSlot, &Event> = BTreeMap::new();
     for e in events.iter().filter(|e| keep(e)) {
         match out.get(&e.slot()) {
@@ -110,7 +107,7 @@ fn latest<'a>(
 }
 
 /// The latest automatic event among those `pick` accepts (series: justificatifs, membership).
-fn latest_where<'a>(events: &'a [Event], pick: impl Fn(&Event) -> bool) -> Option<&'a Event> {
+fn latest_where(events: &[Event], pick: impl Fn(&Event) -> bool) -> Option<&Event> {
     events
         .iter()
         .filter(|e| is_automatic(e) && pick(e))
