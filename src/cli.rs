@@ -87,6 +87,12 @@ pub enum DemarcheCommand {
 pub enum DbCommand {
     /// Applies the migrations not applied yet (also done at the start of `run`).
     Migrate,
+    /// Writes a consistent copy of the database to PATH while essbot may be running
+    /// (SQLite's `VACUUM INTO`: an online, transactionally consistent backup).
+    Backup {
+        /// Where to write the copy; must not exist yet.
+        path: PathBuf,
+    },
 }
 
 /// `essbot sandbox [--listen ADDR] [--data FILE] [--token TOKEN]`
@@ -262,6 +268,26 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
                 .context("opening the database")?;
             store.migrate().await.context("applying migrations")?;
             println!("database up to date");
+            Ok(Outcome::Ok)
+        }
+        Command::Db(DbCommand::Backup { path }) => {
+            use anyhow::Context as _;
+            let settings = load_settings(&cli.global)?;
+            if path.exists() {
+                return Err(CliError::Usage(format!(
+                    "{} already exists: give a new file name",
+                    path.display()
+                )));
+            }
+            let store = crate::store::Store::connect(&settings.database)
+                .await
+                .context("opening the database")?;
+            store
+                .backup_to(&path)
+                .await
+                .with_context(|| format!("writing the backup to {}", path.display()))?;
+            store.close().await;
+            println!("backup written to {}", path.display());
             Ok(Outcome::Ok)
         }
     }

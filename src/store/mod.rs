@@ -16,6 +16,7 @@
 //! - [`sync_state`](Store::sync_state): per démarche, the watermarks and the pass in progress.
 //! - [`cycles`](Store::begin_cycle): one row per cycle, for `essbot status`.
 
+mod backup;
 mod cycles;
 mod dossiers;
 mod sync_state;

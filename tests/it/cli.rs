@@ -208,3 +208,43 @@ async fn an_expired_token_fails_the_cycle_and_status_says_why() {
     assert!(stdout.contains("jeton expiré"), "{stdout}");
     assert!(!stdout.contains("essbot-demo-expired"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn db_backup_writes_a_consistent_copy() {
+    let sandbox = Sandbox::start(
+        Dataset::demo(),
+        SandboxOptions::default(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &sandbox.url());
+    let cfg = config.clone();
+    let out =
+        tokio::task::spawn_blocking(move || run_with(&["run", "--once"], &cfg, Some(DEMO_TOKEN)))
+            .await
+            .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let backup = dir.path().join("backup.db");
+    let (cfg, dest) = (config.clone(), backup.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        run_with(&["db", "backup", dest.to_str().unwrap()], &cfg, None)
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let copy = essbot::store::Store::open_file(&backup).await.unwrap();
+    assert_eq!(
+        essbot::precheck::stored_checks(&copy).await.unwrap().len(),
+        32
+    );
+    // Never overwrite an existing file.
+    let (cfg, dest) = (config.clone(), backup.clone());
+    let again = tokio::task::spawn_blocking(move || {
+        run_with(&["db", "backup", dest.to_str().unwrap()], &cfg, None)
+    })
+    .await
+    .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+}

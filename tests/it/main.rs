@@ -8,6 +8,7 @@ mod graphql_documents;
 mod helpers;
 mod ledger;
 mod rulebook;
+mod service;
 mod store;
 mod sync;
 mod writeback;

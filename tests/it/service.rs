@@ -1,0 +1,238 @@
+//! `essbot run` as ops run it: the real binary against the sandbox, its metrics listener,
+//! the one-instance rule and a stop in the middle of a cycle.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ds_sandbox::{DEMO_TOKEN, Dataset, Fault, Sandbox, SandboxOptions};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The demo configuration pointed at the sandbox, a database in `dir`, a schedule firing every
+/// two seconds and the metrics listener on `port`.
+fn config(dir: &std::path::Path, endpoint: &str, port: u16) -> std::path::PathBuf {
+    let body = essbot::config::DEMO_CONFIG
+        .replace("http://127.0.0.1:8080/api/v2/graphql", endpoint)
+        .replace(
+            "sqlite://essbot-demo.db",
+            &format!("sqlite://{}", dir.join("essbot.db").display()),
+        )
+        .replace("0 */15 7-20 * * Mon-Fri", "*/2 * * * * *")
+        + &format!(
+            "\n[http]\nlisten = \"127.0.0.1:{port}\"\n[daemon]\nshutdown_deadline_secs = 5\n"
+        );
+    let path = dir.join("essbot.toml");
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+fn spawn_run(config: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_essbot"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env_clear()
+        .env("ESSBOT_DS_TOKEN", DEMO_TOKEN)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits for the child to exit, at most `limit`; kills it and fails otherwise.
+fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("essbot did not stop within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+async fn scrape(port: u16) -> Option<prometheus_parse::Scrape> {
+    let body = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).ok()
+}
+
+fn value(scrape: &prometheus_parse::Scrape, metric: &str, label: Option<(&str, &str)>) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == metric)
+        .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_move_with_a_cycle_a_second_instance_is_refused_and_sigterm_stops_cleanly() {
+    let sandbox = Sandbox::start(
+        Dataset::demo(),
+        SandboxOptions::default(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(dir.path(), &sandbox.url(), port);
+    let mut first = spawn_run(&cfg);
+
+    // The counters move once a cycle has run.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let scrape = loop {
+        if let Some(s) = scrape(port).await
+            && value(&s, "essbot_cycles_total", Some(("outcome", "succeeded"))) >= 1.0
+        {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no successful cycle in /metrics");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(value(&scrape, "essbot_dossiers_synced_total", None) >= 32.0);
+    assert!(value(&scrape, "essbot_dossiers_checked_total", None) >= 32.0);
+    let health = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    // A second instance on the same database refuses to start, with a clear message.
+    let second = tokio::task::spawn_blocking({
+        let cfg = cfg.clone();
+        move || {
+            let mut c = spawn_run(&cfg);
+            let status = wait_exit(&mut c, Duration::from_secs(30));
+            let mut err = String::new();
+            c.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            (status, err)
+        }
+    })
+    .await
+    .unwrap();
+    assert!(!second.0.success());
+    assert!(second.1.contains("another essbot"), "{}", second.1);
+
+    // SIGTERM: exit 0 within the shutdown deadline.
+    sigterm(&first);
+    let status =
+        tokio::task::spawn_blocking(move || wait_exit(&mut first, Duration::from_secs(15)))
+            .await
+            .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_in_the_middle_of_a_cycle_loses_nothing() {
+    let sandbox = Sandbox::start(
+        Dataset::demo(),
+        SandboxOptions::default(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    // Slow pages: the first cycle is still syncing when the stop comes.
+    sandbox.push_fault(
+        Fault::Delay(Duration::from_millis(1500)),
+        4,
+        Some("GetDemarcheDossiers"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &sandbox.url(), free_port());
+    let mut child = spawn_run(&cfg);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !sandbox
+        .requests()
+        .iter()
+        .any(|r| r.operation_name.as_deref() == Some("GetDemarcheDossiers"))
+    {
+        assert!(Instant::now() < deadline, "the cycle never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sigterm(&child);
+    let status =
+        tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(15)))
+            .await
+            .unwrap();
+    assert!(status.success(), "{status:?}");
+
+    // The next run picks up where the stop left: every dossier ends up stored and checked once.
+    let cfg2 = cfg.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_essbot"))
+            .args(["run", "--once", "--config"])
+            .arg(&cfg2)
+            .env_clear()
+            .env("ESSBOT_DS_TOKEN", DEMO_TOKEN)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let store = essbot::store::Store::open_file(&dir.path().join("essbot.db"))
+        .await
+        .unwrap();
+    let cycles = store.recent_cycles(10).await.unwrap();
+    assert!(
+        cycles
+            .iter()
+            .all(|c| c.outcome != essbot::store::CycleOutcome::Running),
+        "{cycles:?}"
+    );
+    let mut stored = 0;
+    for demarche in [1001, 1002] {
+        stored += store.dossiers_of(demarche).await.unwrap().len();
+    }
+    // 32 listed dossiers plus the deleted and hidden ones the full pass records.
+    assert!(stored >= 32, "{stored}");
+    let checks = essbot::precheck::stored_checks(&store).await.unwrap();
+    assert_eq!(checks.len(), 32);
+    let history = store.demarche_history(1001).await.unwrap();
+    let deposits = history
+        .iter()
+        .filter(|h| h.kind == essbot::store::HistoryKind::Depose)
+        .count();
+    let mut numbers: Vec<i64> = history
+        .iter()
+        .filter(|h| h.kind == essbot::store::HistoryKind::Depose)
+        .map(|h| h.number)
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(deposits, numbers.len(), "a dossier was recorded twice");
+}
