@@ -120,6 +120,31 @@ pub async fn status(
             }
         }
     }
+    // What waits to be written to DS, and what DS refused (not retried blindly).
+    let pending = crate::writeback::pending_count(store).await.unwrap_or(-1);
+    let failures = crate::writeback::failures(store).await.unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "\nÉcritures vers DS : {pending} en attente, {} refusée(s)",
+        failures.len()
+    );
+    for f in failures.iter().take(20) {
+        let _ = writeln!(
+            out,
+            "  dossier {} ({}) — {} : {} ({} essai(s), dernier {})",
+            f.dossier,
+            f.demarche,
+            f.target,
+            f.error,
+            f.attempts,
+            local(f.at, tz)
+        );
+    }
+    let alerts = crate::alerts::AlertLedger::new(store.pool().clone())
+        .pending_count()
+        .await
+        .unwrap_or(0);
+    let _ = writeln!(out, "Alertes en attente d'envoi : {alerts}");
     Ok(Status { text: out, healthy })
 }
 
