@@ -11,6 +11,7 @@
 //! The DS sandbox that tests, benchmarks and `essbot demo` run against is the `ds-sandbox`
 //! crate (`sandbox/`): it shares no code with the client, so the client is tested against an
 //! independent implementation of the API.
+#![forbid(unsafe_code)]
 
 pub mod alerts;
 pub mod cli;

@@ -1,5 +1,6 @@
 //! The `essbot` binary: parse the command line, run the command, map the outcome to an exit
 //! code (0 ok, 1 runtime failure, 2 usage or configuration error).
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 

@@ -100,6 +100,7 @@
 //! Data can be changed while running: [`Sandbox::edit_champ`], [`Sandbox::set_state`],
 //! [`Sandbox::delete_dossier`], [`Sandbox::hide_dossier`], [`Sandbox::remove_champ_descriptor`],
 //! [`Sandbox::add_dossier`].
+#![forbid(unsafe_code)]
 
 mod data;
 mod geo;

@@ -42,8 +42,9 @@ pub use report::{Report, Verdict};
 
 /// Version of the rulebook, written at the end of every report and part of its fingerprint:
 /// bump it whenever a rule's logic or wording changes, so that dossiers are re-annotated.
-/// Read as: cahier des charges of January 2025, first revision of our rules.
-pub const RULEBOOK_VERSION: &str = "2025.01-r1";
+/// Read as: cahier des charges of January 2025, second revision of our rules (r2: applicant
+/// values quoted as plain text, see [`text::plain`]).
+pub const RULEBOOK_VERSION: &str = "2025.01-r2";
 
 /// How serious a finding is (rules.md, "Severities"); the order is the report's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -133,6 +134,9 @@ impl Ord for RuleId {
     }
 }
 
+/// Longest evidence value kept, in characters.
+pub const EVIDENCE_MAX_CHARS: usize = 200;
+
 /// Where in the dossier a finding comes from: the champ's label and, when there is one, the
 /// value read there (as DS displays it or as parsed).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -174,10 +178,12 @@ impl Finding {
     }
 
     /// Adds the champ (and value) the finding is about.
+    /// The value goes through [`text::plain`] (capped at 200 characters): evidence is shown to
+    /// staff and must stay plain text whatever the applicant typed.
     pub fn champ(mut self, champ: impl Into<String>, valeur: Option<String>) -> Self {
         self.evidence.push(Evidence {
             champ: champ.into(),
-            valeur,
+            valeur: valeur.map(|v| text::plain(&v, EVIDENCE_MAX_CHARS)),
         });
         self
     }

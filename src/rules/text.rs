@@ -96,18 +96,104 @@ pub fn join_et(items: &[String]) -> String {
     }
 }
 
-/// Puts a value between French quotes for a message: `« Paris »`. Line breaks are flattened and
-/// very long values shortened, so that one finding stays on one line of the report.
+/// Longest applicant value quoted in a report line, in characters (longer ones are shortened).
+pub const QUOTE_MAX_CHARS: usize = 80;
+
+/// The one sanitizer of applicant text on its way into a report (and so back to DS): the result
+/// is plain text on one line. Control characters (NUL, escape sequences such as `\u{1b}[31m`),
+/// bidirectional overrides and isolates, zero-width characters and the byte-order mark are
+/// removed; markup tags (`<script>`, `</b>`, `<!-- -->`) are removed, and the remaining `<`, `>`
+/// become `‹`, `›`; Markdown emphasis and code marks (`*`, `` ` ``) are dropped; the French
+/// quotes `«` `»` become `"` so a value cannot close its own quotation; every run of whitespace
+/// (line breaks included) becomes one space; the text is trimmed and cut to `max` characters
+/// with an ellipsis.
+pub fn plain(s: &str, max: usize) -> String {
+    let untagged = strip_tags(s);
+    let mut out = String::with_capacity(untagged.len().min(max * 4 + 8));
+    let mut kept = 0usize;
+    let mut pending_space = false;
+    let mut truncated = false;
+    for c in untagged.chars() {
+        let c = match c {
+            '<' => '‹',
+            '>' => '›',
+            '«' | '»' => '"',
+            '*' | '`' => continue,
+            c if c.is_whitespace() => {
+                pending_space = true;
+                continue;
+            }
+            c if c.is_control() || is_invisible_format(c) => continue,
+            c => c,
+        };
+        let needed = usize::from(pending_space && kept > 0) + 1;
+        if kept + needed > max {
+            truncated = true;
+            break;
+        }
+        if pending_space && kept > 0 {
+            out.push(' ');
+            kept += 1;
+        }
+        pending_space = false;
+        out.push(c);
+        kept += 1;
+    }
+    if truncated {
+        let trimmed = out.trim_end().len();
+        out.truncate(trimmed);
+        out.push('…');
+    }
+    out
+}
+
+/// Bidirectional controls, zero-width characters and the BOM: invisible, and able to make a
+/// report read differently from what it says.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{200b}'..='\u{200f}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{2069}'
+        | '\u{feff}'
+        | '\u{061c}'
+        | '\u{00ad}')
+}
+
+/// Removes what looks like a markup tag or comment: `<` followed by a letter, `/`, `!` or `?`,
+/// up to the next `>` (a lone `<` as in `< 10` is kept, and neutralised by [`plain`]).
+fn strip_tags(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains('<') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('<') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let opens_tag = after
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '/' | '!' | '?'));
+        match after.find('>') {
+            Some(end) if opens_tag => {
+                // A tag separates words: keep a space where it stood.
+                out.push(' ');
+                rest = &after[end + 1..];
+            }
+            _ => {
+                out.push('<');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
+/// Puts an applicant's value between French quotes for a message: `« Paris »`, through
+/// [`plain`], so that one finding stays on one line of plain text.
 pub fn quote(s: &str) -> String {
-    const MAX: usize = 80;
-    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let short = if flat.chars().count() > MAX {
-        let cut: String = flat.chars().take(MAX).collect();
-        format!("{}…", cut.trim_end())
-    } else {
-        flat
-    };
-    format!("« {short} »")
+    format!("« {} »", plain(s, QUOTE_MAX_CHARS))
 }
 
 /// Number of characters of a text once trimmed, for the minimum-length checks.
@@ -179,6 +265,36 @@ mod tests {
         assert_eq!(join_et(&[]), "");
         assert_eq!(join_et(&["a".into()]), "a");
         assert_eq!(join_et(&["a".into(), "b".into(), "c".into()]), "a, b et c");
+    }
+
+    #[test]
+    fn plain_removes_controls_markup_and_invisible_characters() {
+        assert_eq!(plain("<script>alert(1)</script>Dr X", 80), "alert(1) Dr X");
+        assert_eq!(plain("<b>gras</b> et <!-- note -->fin", 80), "gras et fin");
+        assert_eq!(plain("**gras** et `code`", 80), "gras et code");
+        assert_eq!(
+            plain("a\u{0}b\u{1b}[31mrouge\u{1b}[0m", 80),
+            "ab[31mrouge[0m"
+        );
+        assert_eq!(
+            plain("\u{202e}evil\u{202c} \u{2067}x\u{2069}\u{200b}", 80),
+            "evil x"
+        );
+        assert_eq!(plain("moins de < 10 > 5", 80), "moins de ‹ 10 › 5");
+        assert_eq!(plain("un «faux» guillemet", 80), "un \"faux\" guillemet");
+        assert_eq!(plain("  a\r\n\tb\u{a0} c  ", 80), "a b c");
+        assert_eq!(plain("<unclosed", 80), "‹unclosed");
+        assert_eq!(plain("", 80), "");
+        assert_eq!(plain("\u{0}\u{1}", 80), "");
+    }
+
+    #[test]
+    fn plain_caps_the_length_of_huge_values() {
+        let huge = "mot ".repeat(300_000);
+        let p = plain(&huge, 80);
+        assert!(p.chars().count() <= 81 && p.ends_with('…'), "{p}");
+        assert_eq!(plain("abcdef", 3), "abc…");
+        assert_eq!(plain("abc", 3), "abc");
     }
 
     #[test]
