@@ -27,8 +27,11 @@ fn today() -> NaiveDate {
 /// A demo environment whose clock reads the data set's "today", noon in Paris.
 async fn demo_env() -> TestEnv {
     let env = TestEnv::spawn().await;
-    env.clock
-        .set(Utc.with_ymd_and_hms(2026, 11, 25, 11, 0, 0).single().expect("time"));
+    env.clock.set(
+        Utc.with_ymd_and_hms(2026, 11, 25, 11, 0, 0)
+            .single()
+            .expect("time"),
+    );
     env
 }
 
@@ -60,7 +63,11 @@ fn rule_ids(findings: &serde_json::Value, severity: &str) -> BTreeSet<String> {
 // The table over the demo data set.
 
 /// Per dossier: the rule ids raised as bloquant, as dérogation and as avertissement.
-type Expected = (&'static [&'static str], &'static [&'static str], &'static [&'static str]);
+type Expected = (
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [&'static str],
+);
 
 const NONE: Expected = (&[], &[], &[]);
 
@@ -205,9 +212,17 @@ async fn every_demo_dossier_raises_exactly_what_it_is_meant_to() {
             .unwrap_or_else(|| panic!("no LI-CAISSE-01 on {n}"))
             .to_owned()
     };
-    assert!(caisse(1).starts_with("le territoire relève de 4 caisses"), "{}", caisse(1));
+    assert!(
+        caisse(1).starts_with("le territoire relève de 4 caisses"),
+        "{}",
+        caisse(1)
+    );
     assert!(caisse(1).contains("CPAM du Finistère"), "{}", caisse(1));
-    assert!(caisse(6).starts_with("caisse compétente : "), "{}", caisse(6));
+    assert!(
+        caisse(6).starts_with("caisse compétente : "),
+        "{}",
+        caisse(6)
+    );
 
     // Every rule of rules.md is exercised by at least one demo dossier, but those the data set
     // is known to miss; when the data set is fixed, this fails until NOT_RAISED is emptied.
@@ -353,7 +368,10 @@ async fn check_of_a_projet_reads_its_lettre_from_ds_when_there_is_no_store() {
         .await
         .expect("check");
     assert!(late.contains("[PS-DEL-01] bloquant"), "{late}");
-    assert!(late.contains("Lettre d'intention lue sur DS : n° 2."), "{late}");
+    assert!(
+        late.contains("Lettre d'intention lue sur DS : n° 2."),
+        "{late}"
+    );
 }
 
 #[tokio::test]
@@ -366,7 +384,10 @@ async fn check_refuses_a_dossier_outside_the_configured_demarches() {
     let err = check_cmd::check_on(&settings, 1, false, today())
         .await
         .expect_err("not watched");
-    assert!(matches!(err, CommandError::NotWatched { number: 1, .. }), "{err}");
+    assert!(
+        matches!(err, CommandError::NotWatched { number: 1, .. }),
+        "{err}"
+    );
     assert_eq!(err.exit_code(), 2);
     assert_eq!(
         err.to_string(),
@@ -419,7 +440,11 @@ async fn describe_lists_every_champ_and_gives_a_skeleton_that_maps_the_demo() {
         );
         for (name, map, pool) in [
             ("fields", &configured.fields, &descriptors.champs),
-            ("annotations", &configured.annotations, &descriptors.annotations),
+            (
+                "annotations",
+                &configured.annotations,
+                &descriptors.annotations,
+            ),
             ("suivi", &configured.suivi, &descriptors.annotations),
         ] {
             for (key, reference) in map {
@@ -445,7 +470,10 @@ async fn describe_lists_every_champ_and_gives_a_skeleton_that_maps_the_demo() {
     let head = &config::DEMO_CONFIG[..config::DEMO_CONFIG.find("[[demarches]]").expect("head")];
     let env_vars = Env {
         vars: BTreeMap::from([
-            (config::TOKEN_ENV.to_owned(), ds_sandbox::DEMO_TOKEN.to_owned()),
+            (
+                config::TOKEN_ENV.to_owned(),
+                ds_sandbox::DEMO_TOKEN.to_owned(),
+            ),
             ("ESSBOT__DS__ENDPOINT".to_owned(), env.sandbox.url()),
             (
                 "ESSBOT__DATABASE__URL".to_owned(),
