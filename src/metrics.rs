@@ -292,17 +292,27 @@ impl Metrics {
     /// One request to DS answered with `status` (an HTTP code such as `200`, or `error` when no
     /// answer came: timeout, connection refused).
     pub fn api_request(&self, status: &str) {
+        self.api_requests(status, 1);
+    }
+
+    /// `n` requests to DS answered with `status` (as [`Metrics::api_request`]).
+    pub fn api_requests(&self, status: &str, n: u64) {
         self.inner
             .api_requests
             .get_or_create(&StatusLabels {
                 status: status.into(),
             })
-            .inc();
+            .inc_by(n);
     }
 
     /// One 429 from DS.
     pub fn api_rate_limited(&self) {
         self.inner.api_rate_limited.inc();
+    }
+
+    /// `n` 429s from DS.
+    pub fn api_rate_limited_by(&self, n: u64) {
+        self.inner.api_rate_limited.inc_by(n);
     }
 
     /// Writes waiting in the outbox now.
@@ -312,12 +322,22 @@ impl Metrics {
 
     /// One alert delivered.
     pub fn alert_sent(&self) {
-        self.inner.alerts_sent.inc();
+        self.alerts_sent(1);
+    }
+
+    /// `n` alerts delivered.
+    pub fn alerts_sent(&self, n: u64) {
+        self.inner.alerts_sent.inc_by(n);
     }
 
     /// One alert delivery failed.
     pub fn alert_failed(&self) {
-        self.inner.alerts_failed.inc();
+        self.alerts_failed(1);
+    }
+
+    /// `n` alert deliveries failed.
+    pub fn alerts_failed(&self, n: u64) {
+        self.inner.alerts_failed.inc_by(n);
     }
 
     /// Milestones past due now.

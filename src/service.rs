@@ -14,6 +14,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, Problem, Settings};
 use crate::cycle::{self, CycleReport, Services};
 use crate::daemon::{self, CycleOutcome, LoopExit, LoopSettings, Notifier};
+use crate::ds::RequestStats;
 use crate::lock::InstanceLock;
 use crate::metrics::{self, HttpState, Metrics};
 use crate::store::Store;
@@ -64,12 +65,25 @@ pub async fn start(
     Ok((services, lock))
 }
 
-/// Maps a cycle's result to the daemon's outcome and feeds the metrics.
+/// Maps a cycle's result to the daemon's outcome and feeds the metrics; `before` and `after`
+/// are the DS client's request counters around the cycle.
 pub fn record(
     metrics: &Metrics,
-    services: &Services,
     result: &Result<CycleReport, cycle::CycleError>,
+    before: &RequestStats,
+    after: &RequestStats,
 ) -> CycleOutcome {
+    for (status, n) in &after.by_status {
+        let delta = n - before.by_status.get(status).copied().unwrap_or(0);
+        if delta > 0 {
+            metrics.api_requests(&status.to_string(), delta);
+        }
+    }
+    let transport = after.transport_errors - before.transport_errors;
+    if transport > 0 {
+        metrics.api_requests("error", transport);
+    }
+    metrics.api_rate_limited_by(after.rate_limited - before.rate_limited);
     match result {
         Ok(report) => {
             metrics.dossiers_synced(report.synced);
@@ -77,7 +91,10 @@ pub fn record(
             for (rule, n) in &report.findings_by_rule {
                 metrics.set_findings(rule, i64::try_from(*n).unwrap_or(i64::MAX));
             }
-            let _ = services;
+            metrics.set_outbox_pending(report.outbox_pending);
+            metrics.alerts_sent(report.alerts_sent);
+            metrics.alerts_failed(report.alerts_failed);
+            metrics.set_milestones_overdue(i64::try_from(report.overdue).unwrap_or(i64::MAX));
             match report.outcome.as_str() {
                 "ok" => CycleOutcome::Succeeded,
                 "interrupted" => CycleOutcome::Interrupted,
@@ -142,8 +159,9 @@ pub async fn run_daemon(settings: Settings) -> Result<(), StartError> {
             let services = services.clone();
             let metrics = metrics.clone();
             async move {
+                let before = services.client.stats();
                 let result = cycle::run_once(&services, &ctx.cancel).await;
-                record(&metrics, &services, &result)
+                record(&metrics, &result, &before, &services.client.stats())
             }
         },
     )

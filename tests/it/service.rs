@@ -122,6 +122,13 @@ async fn metrics_move_with_a_cycle_a_second_instance_is_refused_and_sigterm_stop
     };
     assert!(value(&scrape, "essbot_dossiers_synced_total", None) >= 32.0);
     assert!(value(&scrape, "essbot_dossiers_checked_total", None) >= 32.0);
+    assert!(
+        value(
+            &scrape,
+            "essbot_api_requests_total",
+            Some(("status", "200"))
+        ) >= 2.0
+    );
     let health = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
         .await
         .unwrap();
