@@ -2,8 +2,10 @@
 
 mod alerts;
 mod cli;
+mod corpus;
 mod daemon;
 mod ds_client;
+mod faults;
 mod graphql_documents;
 mod helpers;
 mod ledger;
