@@ -41,7 +41,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::clock::Clock;
 use crate::config::DemarcheSettings;
 use crate::ds::model::{Dossier, Timestamp};
-use crate::ds::{ApiError, DsClient, FetchedDossier};
+use crate::ds::{ApiError, DossiersPage, DsClient, FetchedDossier};
 use crate::store::{
     DeletionKind, Incoming, Pass, PassKind, PassPhase, Store, StoreError, SyncState,
 };
@@ -218,15 +218,23 @@ async fn run(
         "sync"
     );
     let mut report = SyncReport::new(number, kind);
+    // The next page of dossiers, fetched while the previous one was being committed, with the
+    // (`since`, `cursor`) it was asked for.
+    let mut prefetched: Option<Prefetched> = None;
 
     while let Some(pass) = state.pass.clone() {
         match pass.phase {
             PassPhase::Dossiers => {
-                let page = client
-                    .dossiers_page(number, pass.since.map(to_ds), pass.cursor.as_deref())
-                    .await
-                    .map_err(api_err)?;
-                report.requests += 1;
+                let page = match prefetched.take() {
+                    Some(p) if p.since == pass.since && p.cursor == pass.cursor => p.page,
+                    _ => {
+                        report.requests += 1;
+                        client
+                            .dossiers_page(number, pass.since.map(to_ds), pass.cursor.as_deref())
+                            .await
+                    }
+                }
+                .map_err(api_err)?;
                 report.fetched += page.dossiers.len() as u64;
                 let decoded = DecodedPage::new(&page.dossiers);
                 state.watermark = max_opt(state.watermark, decoded.max_modified);
@@ -255,10 +263,29 @@ async fn run(
                     }
                 }
                 let full_pass = (pass.kind == PassKind::Full).then_some(state.full_pass_id);
-                let counts = store
-                    .apply_dossier_page(number, &decoded.items(), full_pass, &state, clock.now())
-                    .await
-                    .map_err(store_err)?;
+                let items = decoded.items();
+                let apply =
+                    store.apply_dossier_page(number, &items, full_pass, &state, clock.now());
+                // Pipelining: the next page is fetched (and decoded) while this one is
+                // committed. It is only used once this commit succeeded, and the position
+                // saved never goes past what was committed.
+                let counts = match state.pass.as_ref().filter(|_| !finished) {
+                    Some(next) => {
+                        let (since, cursor) = (next.since, next.cursor.clone());
+                        let fetch =
+                            client.dossiers_page(number, since.map(to_ds), cursor.as_deref());
+                        let (counts, page) = tokio::join!(apply, fetch);
+                        report.requests += 1;
+                        prefetched = Some(Prefetched {
+                            since,
+                            cursor,
+                            page,
+                        });
+                        counts
+                    }
+                    None => apply.await,
+                }
+                .map_err(store_err)?;
                 report.new.extend(counts.new);
                 report
                     .changed_by_applicant
@@ -367,6 +394,13 @@ async fn run(
         "sync done"
     );
     Ok(report)
+}
+
+/// A page of dossiers fetched ahead, and the query it answers.
+struct Prefetched {
+    since: Option<DateTime<Utc>>,
+    cursor: Option<String>,
+    page: Result<DossiersPage, ApiError>,
 }
 
 /// The pass to start when none is in progress.
