@@ -468,13 +468,14 @@ impl DsClient {
             }
             None => true,
         });
-        let data = reply.into_data(&subject, self)?;
+        let mut data = reply.into_data(&subject, self)?;
         let decode = |detail: String| ApiError::Decode {
             operation: OP,
             detail,
         };
-        let mut connection = match data.pointer("/demarche/dossiers") {
-            Some(Value::Object(c)) => c.clone(),
+        // Taken, not cloned: the nodes are the bulk of the reply.
+        let mut connection = match data.pointer_mut("/demarche/dossiers").map(Value::take) {
+            Some(Value::Object(c)) => c,
             _ => return Err(decode("demarche.dossiers absent".into())),
         };
         let page_info: PageInfo =

@@ -10,6 +10,7 @@
 //! mapping onto such a champ can be reported by name.
 
 use chrono::{DateTime, NaiveDate};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::DecodeError;
@@ -31,14 +32,28 @@ pub fn decode_dossier(raw: &Value) -> Result<model::Dossier, DecodeError> {
             message: format!("un objet dossier était attendu, reçu {}", json_kind(raw)),
         });
     }
-    let typed: q::DossierFragment = serde_path_to_error::deserialize(raw).map_err(|e| {
-        let path = e.path().to_string();
-        DecodeError {
-            number,
-            path: label_path(raw, &path),
-            message: e.into_inner().to_string(),
+    // Tracking the path costs as much as decoding: done only to explain a failure.
+    let typed = match q::DossierFragment::deserialize(raw) {
+        Ok(typed) => typed,
+        Err(plain) => {
+            let tracked: Result<q::DossierFragment, _> = serde_path_to_error::deserialize(raw);
+            return Err(match tracked {
+                Err(e) => {
+                    let path = e.path().to_string();
+                    DecodeError {
+                        number,
+                        path: label_path(raw, &path),
+                        message: e.into_inner().to_string(),
+                    }
+                }
+                Ok(_) => DecodeError {
+                    number,
+                    path: ".".into(),
+                    message: plain.to_string(),
+                },
+            });
         }
-    })?;
+    };
     Conv {
         raw,
         number: typed.number,
