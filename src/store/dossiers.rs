@@ -193,8 +193,39 @@ pub fn applicant_content_hash(dossier: &Dossier) -> String {
         "demandeur": dossier.demandeur,
     });
     strip_volatile(&mut content);
-    let digest = Sha256::digest(content.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(&content)
+}
+
+/// SHA-256 (lowercase hex) of `value.to_string()`, serialized straight into the hasher.
+fn sha256_hex(value: &Value) -> String {
+    let content = value;
+    let mut hasher = HashWriter(Sha256::new());
+    if serde_json::to_writer(&mut hasher, &content).is_err() {
+        // A `Value` always serializes; never reached.
+        hasher.0.update(content.to_string().as_bytes());
+    }
+    let digest = hasher.0.finalize();
+    let mut hex = String::with_capacity(2 * digest.len());
+    for b in digest {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    hex
+}
+
+/// Feeds what is written to a SHA-256.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn strip_volatile(v: &mut Value) {
@@ -245,14 +276,43 @@ impl Store {
         let now = format_ts(observed_at);
         let mut counts = PageCounts::default();
         let mut tx = self.pool.begin().await?;
+        // Read in one query what is stored for the page's dossiers, and clear the decode
+        // errors of those that decode, instead of two statements per dossier. A number listed
+        // twice in the page, or also listed as undecodable, is looked up alone, in order.
+        let decoded: Vec<i64> = items
+            .iter()
+            .filter_map(|i| match i {
+                Incoming::Decoded { dossier, .. } => Some(dossier.number),
+                Incoming::Undecodable { .. } => None,
+            })
+            .collect();
+        let mut prefetched = if items
+            .iter()
+            .any(|i| matches!(i, Incoming::Undecodable { .. }))
+        {
+            None
+        } else {
+            clear_decode_errors(&mut tx, &decoded, &now).await?;
+            Some(existing_rows(&mut tx, &decoded).await?)
+        };
         for item in items {
             match *item {
                 Incoming::Decoded { dossier, raw } => {
+                    let known = match prefetched.as_mut() {
+                        // `remove`: a second occurrence of the number is looked up alone.
+                        Some(rows) => match rows.remove(&dossier.number) {
+                            Some(row) => Known::Read(row),
+                            None if rows.seen.insert(dossier.number) => Known::Read(None),
+                            None => Known::Unread,
+                        },
+                        None => Known::Unread,
+                    };
                     apply_decoded(
                         &mut tx,
                         demarche,
                         dossier,
                         raw,
+                        known,
                         full_pass,
                         &now,
                         &mut counts,
@@ -590,11 +650,102 @@ impl Store {
     }
 }
 
+/// What is stored for a dossier, if it was read with the rest of its page.
+enum Known {
+    /// Read for the page (`None`: not stored), and its decode errors cleared.
+    Read(Option<Existing>),
+    /// To be read now (and its decode errors cleared), in page order.
+    Unread,
+}
+
+/// The stored rows of a page's dossiers, by number.
+struct PageRows {
+    rows: std::collections::HashMap<i64, Existing>,
+    /// Numbers already handed out: a second occurrence is looked up alone.
+    seen: std::collections::HashSet<i64>,
+}
+
+impl PageRows {
+    fn remove(&mut self, number: &i64) -> Option<Option<Existing>> {
+        let row = self.rows.remove(number)?;
+        self.seen.insert(*number);
+        Some(Some(row))
+    }
+}
+
+/// `$first, $first+1, …` for `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Clears the unresolved decode errors of `numbers` (dossiers that decode again).
+async fn clear_decode_errors(
+    tx: &mut Transaction<'static, Sqlite>,
+    numbers: &[i64],
+    now: &str,
+) -> Result<(), StoreError> {
+    if numbers.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "UPDATE decode_errors SET resolved_at = $1
+         WHERE resolved_at IS NULL AND number IN ({})",
+        placeholders(2, numbers.len())
+    );
+    // Only placeholders are spliced in: the values are bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+    for n in numbers {
+        query = query.bind(n);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// What is stored for `numbers`, in one query.
+async fn existing_rows(
+    tx: &mut Transaction<'static, Sqlite>,
+    numbers: &[i64],
+) -> Result<PageRows, StoreError> {
+    let mut rows = std::collections::HashMap::with_capacity(numbers.len());
+    if !numbers.is_empty() {
+        let sql = format!(
+            "SELECT number, state, date_derniere_modification, content_hash, deletion
+             FROM dossiers WHERE number IN ({})",
+            placeholders(1, numbers.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for n in numbers {
+            query = query.bind(n);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            rows.insert(row.try_get("number")?, existing_from_row(&row)?);
+        }
+    }
+    Ok(PageRows {
+        rows,
+        seen: std::collections::HashSet::new(),
+    })
+}
+
+fn existing_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Existing, StoreError> {
+    Ok(Existing {
+        state: row.try_get("state")?,
+        ddm: row.try_get("date_derniere_modification")?,
+        hash: row.try_get("content_hash")?,
+        deletion: row.try_get("deletion")?,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn apply_decoded(
     tx: &mut Transaction<'static, Sqlite>,
     demarche: i64,
     d: &Dossier,
     raw: &Value,
+    known: Known,
     full_pass: Option<i64>,
     now: &str,
     counts: &mut PageCounts,
@@ -603,31 +754,24 @@ async fn apply_decoded(
     let ddm = format_ts(d.date_derniere_modification.to_utc());
     let ddm_champs = format_ts(d.date_derniere_modification_champs.to_utc());
     let state = d.state.as_str();
-    let existing = sqlx::query(
-        "SELECT state, date_derniere_modification, content_hash, deletion
-         FROM dossiers WHERE number = $1",
-    )
-    .bind(d.number)
-    .fetch_optional(&mut **tx)
-    .await?
-    .map(|row| -> Result<Existing, StoreError> {
-        Ok(Existing {
-            state: row.try_get("state")?,
-            ddm: row.try_get("date_derniere_modification")?,
-            hash: row.try_get("content_hash")?,
-            deletion: row.try_get("deletion")?,
-        })
-    })
-    .transpose()?;
-
-    // A dossier that decodes again clears its decode errors.
-    sqlx::query(
-        "UPDATE decode_errors SET resolved_at = $2 WHERE number = $1 AND resolved_at IS NULL",
-    )
-    .bind(d.number)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    let existing = match known {
+        Known::Read(existing) => existing,
+        Known::Unread => {
+            let existing = sqlx::query(
+                "SELECT state, date_derniere_modification, content_hash, deletion
+                 FROM dossiers WHERE number = $1",
+            )
+            .bind(d.number)
+            .fetch_optional(&mut **tx)
+            .await?
+            .as_ref()
+            .map(existing_from_row)
+            .transpose()?;
+            // A dossier that decodes again clears its decode errors.
+            clear_decode_errors(tx, &[d.number], now).await?;
+            existing
+        }
+    };
 
     // A row without a hash was only known from a deletion record: new as far as content goes.
     let Some(e) = existing.filter(|e| e.hash.is_some()) else {
@@ -909,4 +1053,20 @@ fn history_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<HistoryEntry, Store
         at: parse_ts("dossier_history.at", row.try_get("at")?)?,
         observed_at: parse_ts("dossier_history.observed_at", row.try_get("observed_at")?)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_is_that_of_the_json_text() {
+        let v = serde_json::json!({"champs": [{"label": "Nom « é »", "url": null, "n": 1.5}],
+            "demandeur": {"siret": "123"}});
+        let text: String = Sha256::digest(v.to_string().as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(sha256_hex(&v), text);
+    }
 }
