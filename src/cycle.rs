@@ -242,7 +242,16 @@ pub async fn run_once(
             Ok(report)
         }
         Err(e) => {
-            let message = format!("{e}");
+            // With its causes: "the database failed" alone would not tell the operator why.
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                let text = cause.to_string();
+                if !message.contains(&text) {
+                    message = format!("{message}: {text}");
+                }
+                source = cause.source();
+            }
             if let Err(store_err) = store
                 .finish_cycle(id, now, CycleOutcome::Failed, Some(&message), None)
                 .await

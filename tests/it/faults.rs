@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Duration as ChronoDuration;
-use ds_sandbox::{DEMO_TOKEN, DeletedDossierReason, Fault, Sandbox};
+use ds_sandbox::{DEMO_TOKEN, Dataset, DeletedDossierReason, Fault, Sandbox};
 use essbot::clock::Clock;
 use essbot::config::Settings;
 use essbot::cycle::{self, CycleReport, Services};
@@ -364,6 +364,10 @@ async fn graphql_errors_with_partial_data_keep_the_rest_and_lose_nothing() {
         "{last}"
     );
     env.sandbox.clear_faults();
+    // The nulled node had no readable number: nothing could be recorded for it, and the
+    // incremental passes that follow do not list it again (its date did not move). The next
+    // full reconciliation does (see README, "Reliability: the fault matrix").
+    env.clock.set(env.clock.now() + ChronoDuration::hours(25));
     assert_recovered(&env, &s).await;
 }
 
@@ -484,7 +488,8 @@ fn run_once_command(config: &std::path::Path) -> Command {
 /// One seed: `essbot run --once` killed with SIGKILL after a seeded delay, then run again
 /// until a cycle is ok; the invariants hold on the SQLite file and the mutation log.
 async fn kill_at_random(seed: u64) {
-    let env = TestEnv::spawn().await;
+    // A small data set: the binary paces its requests (at most 6 a second, as configured).
+    let env = TestEnv::with_dataset(Dataset::synthetic(&[1001, 1002], 3, seed)).await;
     let cfg = config_file(&env);
     let mut rng = seed;
     // Slow some reads and writes so that kills land in every stage.
@@ -493,7 +498,7 @@ async fn kill_at_random(seed: u64) {
         .push_fault(Fault::Delay(ms(40)), 12, Some(ANNOTATIONS));
     env.sandbox
         .push_fault(Fault::Delay(ms(40)), 6, Some("DossierAjouterLabel"));
-    let kill_after = ms(100 + splitmix(&mut rng) % 1400);
+    let kill_after = ms(100 + splitmix(&mut rng) % 2500);
     let mut child = run_once_command(&cfg).spawn().unwrap();
     tokio::time::sleep(kill_after).await;
     // SIGKILL (`Child::kill`): no chance to finish the call or record its answer.
@@ -620,8 +625,12 @@ async fn a_full_database_fails_clearly_then_the_next_cycle_recovers() {
         }
         Err(e) => format!("{:#}", anyhow::Error::from(e)),
     };
-    assert!(text.contains("full"), "{text}");
-    assert!(text.contains("erreur de base de données"), "{text}");
+    assert!(text.contains("database or disk is full"), "{text}");
+    // The failed cycle is recorded with its cause (an UPDATE in place needs no new page).
+    let last = env.store.last_cycle().await.unwrap().unwrap();
+    assert_ne!(last.outcome, CycleOutcome::Ok);
+    let recorded = last.error.unwrap_or_default();
+    assert!(recorded.contains("database or disk is full"), "{recorded}");
     limit_pages(&env.store, false).await;
     assert_recovered(&env, &s).await;
 }
