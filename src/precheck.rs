@@ -104,6 +104,7 @@ pub async fn run(
     };
     let context_key = context_key(settings, reference, &projects);
     let stored_keys = stored_check_keys(store).await?;
+    let mut batch: Vec<Checked> = Vec::with_capacity(BATCH);
 
     for (demarche, list) in &candidates {
         let mapping = &mappings[demarche];
@@ -120,24 +121,29 @@ pub async fn run(
                 report.unchanged += 1;
                 continue;
             }
-            let span = info_span!("check", dossier = number);
-            let _guard = span.enter();
-            let r = rules::check(&c.dossier, mapping, &ctx);
+            let r = {
+                let _guard = info_span!("check", dossier = number).entered();
+                rules::check(&c.dossier, mapping, &ctx)
+            };
             for f in &r.findings {
                 *report
                     .findings_by_rule
                     .entry(f.rule.as_str().to_owned())
                     .or_default() += 1;
             }
-            save(store, *demarche, &key, &r, now).await?;
-            if let Some(requested) = c.check_requested_at
-                && !store.mark_checked(number, requested).await?
-            {
-                debug!("changed again while being checked: checked again next cycle");
-            }
             report.checked.push((number, r.verdict));
+            batch.push(Checked {
+                demarche: *demarche,
+                key,
+                report: r,
+                requested_at: c.check_requested_at,
+            });
+            if batch.len() >= BATCH {
+                flush(store, &mut batch, now).await?;
+            }
         }
     }
+    flush(store, &mut batch, now).await?;
     for (number, why) in &report.unreadable {
         warn!(dossier = number, error = %why, "stored dossier unreadable: not checked");
     }
@@ -199,16 +205,54 @@ async fn stored_check_keys(store: &Store) -> Result<HashMap<i64, String>, sqlx::
         .collect()
 }
 
-/// Records one report and its findings in one transaction.
-async fn save(
+/// Reports saved per transaction: one transaction per dossier would make a first check of
+/// thousands of dossiers wait on thousands of commits.
+const BATCH: usize = 256;
+
+/// A report waiting to be saved.
+struct Checked {
+    demarche: i64,
+    key: String,
+    report: Report,
+    requested_at: Option<DateTime<Utc>>,
+}
+
+/// Saves the batch in one transaction, then clears the check requests it answers.
+async fn flush(
     store: &Store,
+    batch: &mut Vec<Checked>,
+    now: DateTime<Utc>,
+) -> Result<(), PrecheckError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut tx = store.pool().begin().await?;
+    for c in batch.iter() {
+        save(&mut tx, c.demarche, &c.key, &c.report, now).await?;
+    }
+    tx.commit().await?;
+    for c in batch.drain(..) {
+        if let Some(requested) = c.requested_at
+            && !store.mark_checked(c.report.dossier, requested).await?
+        {
+            debug!(
+                dossier = c.report.dossier,
+                "changed again while being checked: checked again next cycle"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Records one report and its findings in the caller's transaction.
+async fn save(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     demarche: i64,
     key: &str,
     report: &Report,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     let now = format_ts(now);
-    let mut tx = store.pool().begin().await?;
     sqlx::query(
         "INSERT INTO checks (dossier, demarche, check_key, verdict, report_text, report_json,
                              fingerprint, rulebook, checked_at)
@@ -228,7 +272,7 @@ async fn save(
     .bind(report.fingerprint())
     .bind(report.rulebook_version)
     .bind(&now)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
 
     let mut by_rule: BTreeMap<&str, (Severity, Vec<serde_json::Value>)> = BTreeMap::new();
@@ -257,24 +301,24 @@ async fn save(
         .bind(severity_str(*severity))
         .bind(serde_json::Value::Array(details.clone()).to_string())
         .bind(&now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
     // Rules that no longer fire on this dossier are resolved, not deleted.
     let open: Vec<String> =
         sqlx::query_scalar("SELECT rule FROM findings WHERE dossier = $1 AND resolved_at IS NULL")
             .bind(report.dossier)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut **tx)
             .await?;
     for rule in open.iter().filter(|r| !by_rule.contains_key(r.as_str())) {
         sqlx::query("UPDATE findings SET resolved_at = $1 WHERE dossier = $2 AND rule = $3")
             .bind(&now)
             .bind(report.dossier)
             .bind(rule)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
-    tx.commit().await
+    Ok(())
 }
 
 /// The store's spelling of a verdict.

@@ -818,6 +818,8 @@ fn terr_02(
             );
         }
     }
+    let mut accepted = Vec::new();
+    let mut pending = Vec::new();
     for p in ctx.projets.of_groupes(groups.iter().map(|g| g.id.as_str())) {
         if p.numero == li.numero {
             continue;
@@ -840,28 +842,78 @@ fn terr_02(
         if common.is_empty() {
             continue;
         }
-        let (sev, msg) = match status {
-            ProjectStatus::Accepte => (
+        match status {
+            ProjectStatus::Accepte => accepted.push((p, shared.clone(), common)),
+            ProjectStatus::EnCours => pending.push((p, shared.clone(), common)),
+        }
+    }
+    // One finding per severity, naming every overlapping dossier: a territory contested by many
+    // dossiers stays one line for the instructor (and one finding to store), not dozens.
+    for (list, status) in [
+        (&accepted, ProjectStatus::Accepte),
+        (&pending, ProjectStatus::EnCours),
+    ] {
+        let Some((first, shared, first_common)) = list.first() else {
+            continue;
+        };
+        let mut common: Vec<String> = list.iter().flat_map(|(_, _, c)| c.clone()).collect();
+        common.sort();
+        common.dedup();
+        let (sev, msg) = match (status, list.len()) {
+            (ProjectStatus::Accepte, 1) => (
                 Severity::Bloquant,
                 format!(
                     "le dossier n° {} ({}, accepté) couvre déjà {} ; une seule ESS par spécialité et par territoire",
-                    p.numero,
+                    first.numero,
+                    libelle(shared),
+                    join_et(first_common)
+                ),
+            ),
+            (ProjectStatus::EnCours, 1) => (
+                Severity::Avertissement,
+                format!(
+                    "le dossier n° {} ({}, {}) vise aussi {} ; à arbitrer avant décision",
+                    first.numero,
+                    libelle(shared),
+                    first.etat.libelle(),
+                    join_et(first_common)
+                ),
+            ),
+            (ProjectStatus::Accepte, _) => (
+                Severity::Bloquant,
+                format!(
+                    "les dossiers {} ({}, acceptés) couvrent déjà {} ; une seule ESS par spécialité et par territoire",
+                    numeros(list.iter().map(|(p, _, _)| p.numero)),
                     libelle(shared),
                     join_et(&common)
                 ),
             ),
-            ProjectStatus::EnCours => (
+            (ProjectStatus::EnCours, _) => (
                 Severity::Avertissement,
                 format!(
-                    "le dossier n° {} ({}, {}) vise aussi {} ; à arbitrer avant décision",
-                    p.numero,
+                    "les dossiers {} ({}, en cours) visent aussi {} ; à arbitrer avant décision",
+                    numeros(list.iter().map(|(p, _, _)| p.numero)),
                     libelle(shared),
-                    p.etat.libelle(),
                     join_et(&common)
                 ),
             ),
         };
         out.push(Finding::new(LiTerr02, sev, msg).champ(&champ, Some(common.join(", "))));
+    }
+}
+
+/// "n° 3, 7 et 12", or the first five and how many more.
+fn numeros(list: impl Iterator<Item = i64>) -> String {
+    const SHOWN: usize = 5;
+    let all: Vec<String> = list.map(|n| n.to_string()).collect();
+    if all.len() <= SHOWN {
+        format!("n° {}", join_et(&all))
+    } else {
+        format!(
+            "n° {} et {} autres",
+            all[..SHOWN].join(", "),
+            all.len() - SHOWN
+        )
     }
 }
 

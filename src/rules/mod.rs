@@ -44,7 +44,7 @@ pub use report::{Report, Verdict};
 /// bump it whenever a rule's logic or wording changes, so that dossiers are re-annotated.
 /// Read as: cahier des charges of January 2025, second revision of our rules (r2: applicant
 /// values quoted as plain text, see [`text::plain`]).
-pub const RULEBOOK_VERSION: &str = "2025.01-r2";
+pub const RULEBOOK_VERSION: &str = "2025.01-r3";
 
 /// How serious a finding is (rules.md, "Severities"); the order is the report's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

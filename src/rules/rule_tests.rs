@@ -400,6 +400,44 @@ fn overlap_with_accepted_pending_and_registered_ess() {
 }
 
 #[test]
+fn many_overlapping_dossiers_make_one_finding_per_severity() {
+    let mut c = Ctx::new();
+    let other = |numero, etat| KnownProject {
+        numero,
+        etat,
+        date_depot: NaiveDate::from_ymd_opt(2025, 9, 1).unwrap(),
+        groupes: vec!["cardiologie".into()],
+        departements: vec!["75".into(), "92".into()],
+    };
+    c.projets = KnownProjects::new(
+        (410..417)
+            .map(|n| other(n, DossierState::EnInstruction))
+            .chain([
+                other(420, DossierState::Accepte),
+                other(421, DossierState::Accepte),
+            ]),
+    );
+    let f = run_li(&li_dossier(), &c);
+    let t = of(&f, RuleId::LiTerr02);
+    assert_eq!(t.len(), 2, "{}", lines(&t));
+    assert_eq!(t[0].severity, Severity::Bloquant);
+    assert!(
+        t[0].message
+            .starts_with("les dossiers n° 420 et 421 (Cardiologie, acceptés) couvrent déjà 75"),
+        "{}",
+        t[0].message
+    );
+    assert_eq!(t[1].severity, Severity::Avertissement);
+    assert!(
+        t[1]
+            .message
+            .starts_with("les dossiers n° 410, 411, 412, 413, 414 et 2 autres (Cardiologie, en cours) visent aussi"),
+        "{}",
+        t[1].message
+    );
+}
+
+#[test]
 fn figures_consistency_and_demography() {
     let c = Ctx::new();
     let mut d = li_with(ADH, int("60"));
