@@ -42,8 +42,9 @@ pub use report::{Report, Verdict};
 
 /// Version of the rulebook, written at the end of every report and part of its fingerprint:
 /// bump it whenever a rule's logic or wording changes, so that dossiers are re-annotated.
-/// Read as: cahier des charges of January 2025, second revision of our rules (r2: applicant
-/// values quoted as plain text, see [`text::plain`]).
+/// Read as: cahier des charges of January 2025, third revision of our rules (r2: applicant
+/// values quoted as plain text, see [`text::plain`]; r3: LI-TERR-02 names every overlapping
+/// dossier in one finding per severity).
 pub const RULEBOOK_VERSION: &str = "2025.01-r3";
 
 /// How serious a finding is (rules.md, "Severities"); the order is the report's order.
