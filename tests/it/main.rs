@@ -13,4 +13,5 @@ mod rulebook;
 mod service;
 mod store;
 mod sync;
+mod token;
 mod writeback;
