@@ -71,9 +71,6 @@ type Expected = (
 
 const NONE: Expected = (&[], &[], &[]);
 
-/// Rules of rules.md that no demo dossier raises. LI-HOSP-01: dossier 21, meant for it, names
-/// the CHU in its actions (see the table); reported to the sandbox's owner.
-const NOT_RAISED: &[&str] = &["LI-HOSP-01"];
 
 fn expected() -> BTreeMap<i64, Expected> {
     BTreeMap::from([
@@ -109,10 +106,8 @@ fn expected() -> BTreeMap<i64, Expected> {
         (18, (&["LI-CONT-01"], &[], &[])),
         (19, (&["LI-MISS-01"], &[], &[])),
         (20, (&["LI-GOUV-01"], &[], &[])),
-        // Only CPTS and MSP cooperations. Its actions still carry the demo's common text,
-        // which organises "le parcours avec le CHU (troisième recours)": a declared hospital
-        // articulation, so LI-HOSP-01 does not fire (a data-set slip, see NOT_RAISED).
-        (21, (&[], &[], &["LI-COOP-01"])),
+        // Only CPTS and MSP cooperations, and no hospital anywhere in the letter.
+        (21, (&["LI-HOSP-01"], &[], &["LI-COOP-01"])),
         // « douze » adhérents: a required count that cannot be read blocks.
         (22, (&["LI-ADH-01"], &[], &[])),
         (23, (&["LI-TERR-01"], &[], &[])),
@@ -224,14 +219,13 @@ async fn every_demo_dossier_raises_exactly_what_it_is_meant_to() {
         caisse(6)
     );
 
-    // Every rule of rules.md is exercised by at least one demo dossier, but those the data set
-    // is known to miss; when the data set is fixed, this fails until NOT_RAISED is emptied.
+    // Every rule of rules.md is exercised by at least one demo dossier.
     let missing: Vec<&str> = RuleId::ALL
         .iter()
         .map(|r| r.as_str())
         .filter(|r| !raised.contains(*r))
         .collect();
-    assert_eq!(missing, NOT_RAISED, "rules no demo dossier raises");
+    assert!(missing.is_empty(), "rules no demo dossier raises: {missing:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
