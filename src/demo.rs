@@ -100,9 +100,9 @@ async fn render(
         .context("reading the reports")?;
     let _ = writeln!(
         out,
-        "\nDossier  Démarche           État             Verdict          Écrit dans DS                    Points principaux"
+        "\nDossier  Démarche           État             Verdict          Écrit dans DS                            Points principaux"
     );
-    let _ = writeln!(out, "{}", "-".repeat(130));
+    let _ = writeln!(out, "{}", "-".repeat(138));
     for c in &checks {
         let stored = services.store.dossier(c.dossier).await?;
         let state = stored.and_then(|d| d.state).map_or("?", |s| s.libelle());
@@ -122,7 +122,7 @@ async fn render(
             .map_or_else(|| "—".to_owned(), written_summary);
         let _ = writeln!(
             out,
-            "{:<8} {:<18} {:<16} {:<16} {:<32} {}",
+            "{:<8} {:<18} {:<16} {:<16} {:<40} {}",
             c.dossier,
             kind,
             state,
@@ -134,7 +134,7 @@ async fn render(
     for n in &report.unreadable {
         let _ = writeln!(
             out,
-            "{n:<8} {:<18} {:<16} {:<16} {:<32} dossier illisible (voir essbot status)",
+            "{n:<8} {:<18} {:<16} {:<16} {:<40} dossier illisible (voir essbot status)",
             "?", "?", "NON VÉRIFIÉ", "—"
         );
     }
