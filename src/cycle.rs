@@ -85,9 +85,12 @@ impl Services {
 #[derive(Debug, Clone, Default)]
 pub struct Mappings {
     pub resolved: BTreeMap<i64, ResolvedMapping>,
-    /// Démarche → configuration problems (French-free, for operators): that démarche is synced
-    /// but neither checked nor written to until the configuration is fixed.
+    /// Démarche → configuration problems (for operators): that démarche is synced but neither
+    /// checked nor written to until the configuration is fixed.
     pub errors: BTreeMap<i64, Vec<String>>,
+    /// Démarche → why its descriptors could not be read from DS (and none were cached): not a
+    /// configuration error, the next cycle tries again.
+    pub unavailable: BTreeMap<i64, String>,
 }
 
 /// Resolves every démarche's mapping, from the cached descriptors when they are fresh enough
@@ -113,9 +116,9 @@ pub async fn mappings(services: &Services, refresh: bool) -> Result<Mappings, Cy
                     d
                 }
                 Err(e) => {
-                    out.errors.insert(
+                    out.unavailable.insert(
                         demarche.number,
-                        vec![format!("cannot read the démarche's champs from DS: {e}")],
+                        format!("cannot read the démarche's champs from DS: {e}"),
                     );
                     continue;
                 }
@@ -320,6 +323,13 @@ async fn stages(
             .entry(*demarche)
             .or_default()
             .extend(problems.iter().map(|p| format!("configuration: {p}")));
+    }
+    for (demarche, why) in &mappings.unavailable {
+        report
+            .errors
+            .entry(*demarche)
+            .or_default()
+            .push(why.clone());
     }
     let now = services.clock.now();
     let pre = precheck::run(

@@ -46,19 +46,19 @@ pub async fn start(
     let mappings = cycle::mappings(&services, true)
         .await
         .context("resolving the démarches' champs")?;
-    let mut problems = Vec::new();
-    for (demarche, list) in &mappings.errors {
-        for p in list {
-            if p.starts_with("cannot read the démarche's champs from DS") {
-                warn!(demarche, problem = %p, "DS unreachable at start: the cycle will retry");
-            } else {
-                problems.push(Problem {
-                    path: format!("démarche {demarche}"),
-                    message: p.clone(),
-                });
-            }
-        }
+    for (demarche, why) in &mappings.unavailable {
+        warn!(demarche, problem = %why, "DS unreachable at start: the cycle will retry");
     }
+    let problems: Vec<Problem> = mappings
+        .errors
+        .iter()
+        .flat_map(|(demarche, list)| {
+            list.iter().map(move |p| Problem {
+                path: format!("démarche {demarche}"),
+                message: p.clone(),
+            })
+        })
+        .collect();
     if !problems.is_empty() {
         return Err(ConfigError { problems }.into());
     }
