@@ -295,6 +295,8 @@ impl Store {
             clear_decode_errors(&mut tx, &decoded, &now).await?;
             Some(existing_rows(&mut tx, &decoded).await?)
         };
+        // The page's dossier upserts and history rows, written in multi-row statements.
+        let mut pending = PageWrites::default();
         for item in items {
             match *item {
                 Incoming::Decoded { dossier, raw } => {
@@ -307,8 +309,13 @@ impl Store {
                         },
                         None => Known::Unread,
                     };
+                    if matches!(known, Known::Unread) {
+                        // Read after what the page wrote so far.
+                        pending.flush(&mut tx, full_pass).await?;
+                    }
                     apply_decoded(
                         &mut tx,
+                        &mut pending,
                         demarche,
                         dossier,
                         raw,
@@ -326,6 +333,7 @@ impl Store {
                     field,
                     message,
                 } => {
+                    pending.flush(&mut tx, full_pass).await?;
                     counts.decode_errors += 1;
                     let key = match (number, graphql_id) {
                         (Some(n), _) => n.to_string(),
@@ -373,6 +381,7 @@ impl Store {
                 }
             }
         }
+        pending.flush(&mut tx, full_pass).await?;
         write_state(&mut tx, next).await?;
         tx.commit().await?;
         Ok(counts)
@@ -742,6 +751,7 @@ fn existing_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Existing, StoreErr
 #[allow(clippy::too_many_arguments)]
 async fn apply_decoded(
     tx: &mut Transaction<'static, Sqlite>,
+    pending: &mut PageWrites,
     demarche: i64,
     d: &Dossier,
     raw: &Value,
@@ -779,19 +789,17 @@ async fn apply_decoded(
             request_check: true,
             champs_changed_at: Some(&ddm_champs),
         };
-        upsert_full(tx, demarche, d, raw, &hash, full_pass, now, fields).await?;
+        pending.upsert(demarche, d, raw, hash, full_pass, now, fields);
         let depose = format_ts(d.date_depot.to_utc());
-        insert_history(
-            tx,
+        pending.history(
             d.number,
             demarche,
             HistoryKind::Depose,
             None,
             Some(state),
-            &depose,
+            depose,
             now,
-        )
-        .await?;
+        );
         counts.new.push(d.number);
         return Ok(());
     };
@@ -819,50 +827,44 @@ async fn apply_decoded(
         request_check: !same_hash || !same_state,
         champs_changed_at: (!same_hash).then_some(ddm_champs.as_str()),
     };
-    upsert_full(tx, demarche, d, raw, &hash, full_pass, now, fields).await?;
+    pending.upsert(demarche, d, raw, hash, full_pass, now, fields);
     if e.deletion.is_some() {
-        insert_history(
-            tx,
+        pending.history(
             d.number,
             demarche,
             HistoryKind::Restored,
             e.state.as_deref(),
             Some(state),
-            &ddm,
+            ddm,
             now,
-        )
-        .await?;
+        );
         counts.restored.push(d.number);
     }
     if !same_state {
         let at = format_ts(transition_date(d));
-        insert_history(
-            tx,
+        pending.history(
             d.number,
             demarche,
             HistoryKind::State,
             e.state.as_deref(),
             Some(state),
-            &at,
+            at,
             now,
-        )
-        .await?;
+        );
         counts.state_changed.push(d.number);
     }
     if same_hash {
         counts.changed_other.push(d.number);
     } else {
-        insert_history(
-            tx,
+        pending.history(
             d.number,
             demarche,
             HistoryKind::Champs,
             None,
             None,
-            &ddm_champs,
+            ddm_champs,
             now,
-        )
-        .await?;
+        );
         counts.changed_by_applicant.push(d.number);
     }
     Ok(())
@@ -876,66 +878,197 @@ struct Upsert<'a> {
     champs_changed_at: Option<&'a str>,
 }
 
-/// Writes every listed column of `d`, clearing any deletion status.
-#[allow(clippy::too_many_arguments)]
-async fn upsert_full(
-    tx: &mut Transaction<'static, Sqlite>,
+/// SQLite's bound-parameter limit (`SQLITE_MAX_VARIABLE_NUMBER`, 32766 since 3.32).
+const MAX_VARIABLES: usize = 32_766;
+
+/// A dossier row to write: every listed column of the dossier.
+struct DossierRow {
+    number: i64,
     demarche: i64,
-    d: &Dossier,
-    raw: &Value,
-    hash: &str,
+    graphql_id: String,
+    state: &'static str,
+    date_depot: String,
+    ddm: String,
+    ddm_champs: String,
+    ddm_annotations: String,
+    date_passage_en_instruction: Option<String>,
+    date_traitement: Option<String>,
+    raw_json: String,
+    hash: String,
+    champs_changed_at: Option<String>,
+    now: String,
     full_pass: Option<i64>,
-    now: &str,
-    fields: Upsert<'_>,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO dossiers (number, demarche, graphql_id, state, date_depot,
-             date_derniere_modification, date_derniere_modification_champs,
-             date_derniere_modification_annotations, date_passage_en_instruction, date_traitement,
-             raw_json, content_hash, champs_changed_at, first_seen, last_synced, full_pass_seen,
-             deletion, deletion_reason, deleted_at, check_requested_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $16, $13, $13,
-             COALESCE($14, 0), NULL, NULL, NULL, CASE WHEN $15 THEN $13 ELSE NULL END)
-         ON CONFLICT (number) DO UPDATE SET
-             demarche = excluded.demarche,
-             graphql_id = excluded.graphql_id,
-             state = excluded.state,
-             date_depot = excluded.date_depot,
-             date_derniere_modification = excluded.date_derniere_modification,
-             date_derniere_modification_champs = excluded.date_derniere_modification_champs,
-             date_derniere_modification_annotations =
-                 excluded.date_derniere_modification_annotations,
-             date_passage_en_instruction = excluded.date_passage_en_instruction,
-             date_traitement = excluded.date_traitement,
-             raw_json = excluded.raw_json,
-             content_hash = excluded.content_hash,
-             champs_changed_at = COALESCE($16, dossiers.champs_changed_at),
-             last_synced = excluded.last_synced,
-             full_pass_seen = COALESCE($14, dossiers.full_pass_seen),
-             deletion = NULL,
-             deletion_reason = NULL,
-             deleted_at = NULL,
-             check_requested_at = CASE WHEN $15 THEN $13 ELSE dossiers.check_requested_at END",
-    )
-    .bind(d.number)
-    .bind(demarche)
-    .bind(&d.id)
-    .bind(d.state.as_str())
-    .bind(format_ts(d.date_depot.to_utc()))
-    .bind(format_ts(d.date_derniere_modification.to_utc()))
-    .bind(format_ts(d.date_derniere_modification_champs.to_utc()))
-    .bind(format_ts(d.date_derniere_modification_annotations.to_utc()))
-    .bind(d.date_passage_en_instruction.map(|t| format_ts(t.to_utc())))
-    .bind(d.date_traitement.map(|t| format_ts(t.to_utc())))
-    .bind(raw.to_string())
-    .bind(hash)
-    .bind(now)
-    .bind(full_pass)
-    .bind(fields.request_check)
-    .bind(fields.champs_changed_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    check_requested_at: Option<String>,
+}
+
+/// A history row to write.
+struct HistoryRow {
+    number: i64,
+    demarche: i64,
+    kind: HistoryKind,
+    from_state: Option<String>,
+    to_state: Option<String>,
+    at: String,
+    observed_at: String,
+}
+
+/// The writes of a page not yet sent: dossier upserts and history rows, in page order, sent as
+/// multi-row statements by [`PageWrites::flush`] (before anything reads what they write, and
+/// before the transaction commits).
+#[derive(Default)]
+struct PageWrites {
+    dossiers: Vec<DossierRow>,
+    history: Vec<HistoryRow>,
+}
+
+impl PageWrites {
+    /// Queues the write of every listed column of `d`, clearing any deletion status.
+    #[allow(clippy::too_many_arguments)]
+    fn upsert(
+        &mut self,
+        demarche: i64,
+        d: &Dossier,
+        raw: &Value,
+        hash: String,
+        full_pass: Option<i64>,
+        now: &str,
+        fields: Upsert<'_>,
+    ) {
+        self.dossiers.push(DossierRow {
+            number: d.number,
+            demarche,
+            graphql_id: d.id.clone(),
+            state: d.state.as_str(),
+            date_depot: format_ts(d.date_depot.to_utc()),
+            ddm: format_ts(d.date_derniere_modification.to_utc()),
+            ddm_champs: format_ts(d.date_derniere_modification_champs.to_utc()),
+            ddm_annotations: format_ts(d.date_derniere_modification_annotations.to_utc()),
+            date_passage_en_instruction: d
+                .date_passage_en_instruction
+                .map(|t| format_ts(t.to_utc())),
+            date_traitement: d.date_traitement.map(|t| format_ts(t.to_utc())),
+            raw_json: raw.to_string(),
+            hash,
+            champs_changed_at: fields.champs_changed_at.map(str::to_owned),
+            now: now.to_owned(),
+            full_pass,
+            check_requested_at: fields.request_check.then(|| now.to_owned()),
+        });
+    }
+
+    /// Queues a history row.
+    #[allow(clippy::too_many_arguments)]
+    fn history(
+        &mut self,
+        number: i64,
+        demarche: i64,
+        kind: HistoryKind,
+        from_state: Option<&str>,
+        to_state: Option<&str>,
+        at: String,
+        observed_at: &str,
+    ) {
+        self.history.push(HistoryRow {
+            number,
+            demarche,
+            kind,
+            from_state: from_state.map(str::to_owned),
+            to_state: to_state.map(str::to_owned),
+            at,
+            observed_at: observed_at.to_owned(),
+        });
+    }
+
+    /// Sends what is queued: the dossiers first, then their history rows, each in page order.
+    async fn flush(
+        &mut self,
+        tx: &mut Transaction<'static, Sqlite>,
+        full_pass: Option<i64>,
+    ) -> Result<(), StoreError> {
+        const DOSSIER_VARS: usize = 17;
+        while !self.dossiers.is_empty() {
+            let n = self.dossiers.len().min((MAX_VARIABLES - 1) / DOSSIER_VARS);
+            let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT INTO dossiers (number, demarche, graphql_id, state, date_depot,
+                     date_derniere_modification, date_derniere_modification_champs,
+                     date_derniere_modification_annotations, date_passage_en_instruction,
+                     date_traitement, raw_json, content_hash, champs_changed_at, first_seen,
+                     last_synced, full_pass_seen, deletion, deletion_reason, deleted_at,
+                     check_requested_at) ",
+            );
+            qb.push_values(self.dossiers.drain(..n), |mut b, r| {
+                b.push_bind(r.number)
+                    .push_bind(r.demarche)
+                    .push_bind(r.graphql_id)
+                    .push_bind(r.state)
+                    .push_bind(r.date_depot)
+                    .push_bind(r.ddm)
+                    .push_bind(r.ddm_champs)
+                    .push_bind(r.ddm_annotations)
+                    .push_bind(r.date_passage_en_instruction)
+                    .push_bind(r.date_traitement)
+                    .push_bind(r.raw_json)
+                    .push_bind(r.hash)
+                    .push_bind(r.champs_changed_at)
+                    .push_bind(r.now.clone())
+                    .push_bind(r.now)
+                    .push_bind(r.full_pass.unwrap_or(0))
+                    .push("NULL")
+                    .push("NULL")
+                    .push("NULL")
+                    .push_bind(r.check_requested_at);
+            });
+            qb.push(
+                " ON CONFLICT (number) DO UPDATE SET
+                     demarche = excluded.demarche,
+                     graphql_id = excluded.graphql_id,
+                     state = excluded.state,
+                     date_depot = excluded.date_depot,
+                     date_derniere_modification = excluded.date_derniere_modification,
+                     date_derniere_modification_champs =
+                         excluded.date_derniere_modification_champs,
+                     date_derniere_modification_annotations =
+                         excluded.date_derniere_modification_annotations,
+                     date_passage_en_instruction = excluded.date_passage_en_instruction,
+                     date_traitement = excluded.date_traitement,
+                     raw_json = excluded.raw_json,
+                     content_hash = excluded.content_hash,
+                     champs_changed_at =
+                         COALESCE(excluded.champs_changed_at, dossiers.champs_changed_at),
+                     last_synced = excluded.last_synced,
+                     full_pass_seen = COALESCE(",
+            );
+            qb.push_bind(full_pass);
+            qb.push(
+                ", dossiers.full_pass_seen),
+                     deletion = NULL,
+                     deletion_reason = NULL,
+                     deleted_at = NULL,
+                     check_requested_at =
+                         COALESCE(excluded.check_requested_at, dossiers.check_requested_at)",
+            );
+            qb.build().execute(&mut **tx).await?;
+        }
+        const HISTORY_VARS: usize = 7;
+        while !self.history.is_empty() {
+            let n = self.history.len().min(MAX_VARIABLES / HISTORY_VARS);
+            let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT INTO dossier_history (number, demarche, kind, from_state, to_state, at,
+                     observed_at) ",
+            );
+            qb.push_values(self.history.drain(..n), |mut b, r| {
+                b.push_bind(r.number)
+                    .push_bind(r.demarche)
+                    .push_bind(r.kind.as_str())
+                    .push_bind(r.from_state)
+                    .push_bind(r.to_state)
+                    .push_bind(r.at)
+                    .push_bind(r.observed_at);
+            });
+            qb.build().execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
