@@ -820,7 +820,10 @@ fn terr_02(
     }
     let mut accepted = Vec::new();
     let mut pending = Vec::new();
-    for p in ctx.projets.of_groupes(groups.iter().map(|g| g.id.as_str())) {
+    for p in ctx
+        .projets
+        .overlapping(groups.iter().map(|g| g.id.as_str()), &t.codes)
+    {
         if p.numero == li.numero {
             continue;
         }
@@ -838,13 +841,12 @@ fn terr_02(
         else {
             continue;
         };
-        let common = overlap(&p.departements);
-        if common.is_empty() {
+        if !p.departements.iter().any(|d| t.codes.contains(d)) {
             continue;
         }
         match status {
-            ProjectStatus::Accepte => accepted.push((p, shared.clone(), common)),
-            ProjectStatus::EnCours => pending.push((p, shared.clone(), common)),
+            ProjectStatus::Accepte => accepted.push((p, shared)),
+            ProjectStatus::EnCours => pending.push((p, shared)),
         }
     }
     // One finding per severity, naming every overlapping dossier: a territory contested by many
@@ -853,12 +855,17 @@ fn terr_02(
         (&accepted, ProjectStatus::Accepte),
         (&pending, ProjectStatus::EnCours),
     ] {
-        let Some((first, shared, first_common)) = list.first() else {
+        let Some(&(first, shared)) = list.first() else {
             continue;
         };
-        let mut common: Vec<String> = list.iter().flat_map(|(_, _, c)| c.clone()).collect();
-        common.sort();
-        common.dedup();
+        let first_common = &overlap(&first.departements);
+        let common: Vec<String> = list
+            .iter()
+            .flat_map(|(p, _)| p.departements.iter().filter(|d| t.codes.contains(*d)))
+            .collect::<BTreeSet<&String>>()
+            .into_iter()
+            .cloned()
+            .collect();
         let (sev, msg) = match (status, list.len()) {
             (ProjectStatus::Accepte, 1) => (
                 Severity::Bloquant,
@@ -883,7 +890,7 @@ fn terr_02(
                 Severity::Bloquant,
                 format!(
                     "les dossiers {} ({}, acceptés) couvrent déjà {} ; une seule ESS par spécialité et par territoire",
-                    numeros(list.iter().map(|(p, _, _)| p.numero)),
+                    numeros(list.iter().map(|(p, _)| p.numero)),
                     libelle(shared),
                     join_et(&common)
                 ),
@@ -892,7 +899,7 @@ fn terr_02(
                 Severity::Avertissement,
                 format!(
                     "les dossiers {} ({}, en cours) visent aussi {} ; à arbitrer avant décision",
-                    numeros(list.iter().map(|(p, _, _)| p.numero)),
+                    numeros(list.iter().map(|(p, _)| p.numero)),
                     libelle(shared),
                     join_et(&common)
                 ),

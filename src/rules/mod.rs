@@ -266,6 +266,9 @@ pub struct KnownProjects {
     /// Specialty group → numbers: the overlap rule looks only at projects of its specialties
     /// instead of scanning every stored lettre for every dossier.
     by_groupe: BTreeMap<String, BTreeSet<i64>>,
+    /// Specialty group → département → numbers: the overlap rule looks only at projects that
+    /// share both a specialty and a département with the dossier.
+    by_place: BTreeMap<String, BTreeMap<String, Vec<i64>>>,
 }
 
 impl KnownProjects {
@@ -274,14 +277,20 @@ impl KnownProjects {
         let by_numero: BTreeMap<i64, KnownProject> =
             projects.into_iter().map(|p| (p.numero, p)).collect();
         let mut by_groupe: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+        let mut by_place: BTreeMap<String, BTreeMap<String, Vec<i64>>> = BTreeMap::new();
         for p in by_numero.values() {
             for g in &p.groupes {
                 by_groupe.entry(g.clone()).or_default().insert(p.numero);
+                let deps = by_place.entry(g.clone()).or_default();
+                for d in &p.departements {
+                    deps.entry(d.clone()).or_default().push(p.numero);
+                }
             }
         }
         Self {
             by_numero,
             by_groupe,
+            by_place,
         }
     }
 
@@ -296,6 +305,26 @@ impl KnownProjects {
             .flatten()
             .copied()
             .collect();
+        numbers.into_iter().filter_map(|n| self.by_numero.get(&n))
+    }
+
+    /// The projects sharing at least one of these specialty groups and at least one of these
+    /// départements, by number.
+    pub fn overlapping<'a>(
+        &'a self,
+        groupes: impl IntoIterator<Item = &'a str>,
+        departements: &'a BTreeSet<String>,
+    ) -> impl Iterator<Item = &'a KnownProject> {
+        let mut numbers: Vec<i64> = Vec::new();
+        for deps in groupes.into_iter().filter_map(|g| self.by_place.get(g)) {
+            for d in departements {
+                if let Some(n) = deps.get(d) {
+                    numbers.extend_from_slice(n);
+                }
+            }
+        }
+        numbers.sort_unstable();
+        numbers.dedup();
         numbers.into_iter().filter_map(|n| self.by_numero.get(&n))
     }
 
