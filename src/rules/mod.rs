@@ -263,9 +263,6 @@ impl KnownProject {
 #[derive(Debug, Clone, Default)]
 pub struct KnownProjects {
     by_numero: BTreeMap<i64, KnownProject>,
-    /// Specialty group → numbers: the overlap rule looks only at projects of its specialties
-    /// instead of scanning every stored lettre for every dossier.
-    by_groupe: BTreeMap<String, BTreeSet<i64>>,
     /// Specialty group → département → numbers: the overlap rule looks only at projects that
     /// share both a specialty and a département with the dossier.
     by_place: BTreeMap<String, BTreeMap<String, Vec<i64>>>,
@@ -276,11 +273,9 @@ impl KnownProjects {
     pub fn new(projects: impl IntoIterator<Item = KnownProject>) -> Self {
         let by_numero: BTreeMap<i64, KnownProject> =
             projects.into_iter().map(|p| (p.numero, p)).collect();
-        let mut by_groupe: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
         let mut by_place: BTreeMap<String, BTreeMap<String, Vec<i64>>> = BTreeMap::new();
         for p in by_numero.values() {
             for g in &p.groupes {
-                by_groupe.entry(g.clone()).or_default().insert(p.numero);
                 let deps = by_place.entry(g.clone()).or_default();
                 for d in &p.departements {
                     deps.entry(d.clone()).or_default().push(p.numero);
@@ -289,23 +284,8 @@ impl KnownProjects {
         }
         Self {
             by_numero,
-            by_groupe,
             by_place,
         }
-    }
-
-    /// The projects sharing at least one of these specialty groups, by number.
-    pub fn of_groupes<'a>(
-        &'a self,
-        groupes: impl IntoIterator<Item = &'a str>,
-    ) -> impl Iterator<Item = &'a KnownProject> {
-        let numbers: BTreeSet<i64> = groupes
-            .into_iter()
-            .filter_map(|g| self.by_groupe.get(g))
-            .flatten()
-            .copied()
-            .collect();
-        numbers.into_iter().filter_map(|n| self.by_numero.get(&n))
     }
 
     /// The projects sharing at least one of these specialty groups and at least one of these
