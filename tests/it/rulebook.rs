@@ -71,7 +71,6 @@ type Expected = (
 
 const NONE: Expected = (&[], &[], &[]);
 
-
 fn expected() -> BTreeMap<i64, Expected> {
     BTreeMap::from([
         // Compliant lettres d'intention. Dossier 14 (pending, filed later) overlaps dossier 1:
@@ -225,7 +224,10 @@ async fn every_demo_dossier_raises_exactly_what_it_is_meant_to() {
         .map(|r| r.as_str())
         .filter(|r| !raised.contains(*r))
         .collect();
-    assert!(missing.is_empty(), "rules no demo dossier raises: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "rules no demo dossier raises: {missing:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
