@@ -3,7 +3,9 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 
-use ds_sandbox::{DEMO_TOKEN, Dataset, Sandbox, SandboxOptions};
+use ds_sandbox::DEMO_TOKEN;
+
+use crate::helpers::{demo_config_text, demo_sandbox};
 
 fn essbot() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_essbot"));
@@ -20,14 +22,8 @@ fn text(bytes: &[u8]) -> String {
 
 /// The demo configuration pointed at `endpoint` and a database in `dir`, written to a file.
 fn config_file(dir: &std::path::Path, endpoint: &str) -> std::path::PathBuf {
-    let body = essbot::config::DEMO_CONFIG
-        .replace("http://127.0.0.1:8080/api/v2/graphql", endpoint)
-        .replace(
-            "sqlite://essbot-demo.db",
-            &format!("sqlite://{}", dir.join("essbot.db").display()),
-        );
     let path = dir.join("essbot.toml");
-    std::fs::write(&path, body).unwrap();
+    std::fs::write(&path, demo_config_text(dir, endpoint)).unwrap();
     path
 }
 
@@ -154,13 +150,7 @@ fn run_with(args: &[&str], config: &std::path::Path, token: Option<&str>) -> Out
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_once_then_status_is_healthy_and_the_token_never_shows() {
-    let sandbox = Sandbox::start(
-        Dataset::demo(),
-        SandboxOptions::default(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let sandbox = demo_sandbox().await;
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), &sandbox.url());
     let cfg = config.clone();
@@ -183,13 +173,7 @@ async fn run_once_then_status_is_healthy_and_the_token_never_shows() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_token_fails_the_cycle_and_status_says_why() {
-    let sandbox = Sandbox::start(
-        Dataset::demo(),
-        SandboxOptions::default(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let sandbox = demo_sandbox().await;
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), &sandbox.url());
     let cfg = config.clone();
@@ -211,13 +195,7 @@ async fn an_expired_token_fails_the_cycle_and_status_says_why() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn db_backup_writes_a_consistent_copy() {
-    let sandbox = Sandbox::start(
-        Dataset::demo(),
-        SandboxOptions::default(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let sandbox = demo_sandbox().await;
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), &sandbox.url());
     let cfg = config.clone();

@@ -122,3 +122,26 @@ impl TestEnv {
             .collect()
     }
 }
+
+/// The sandbox with the demo data set and DS's default rate limit, on a free loopback port: what
+/// the tests that spawn the real binary talk to.
+pub async fn demo_sandbox() -> Sandbox {
+    Sandbox::start(
+        Dataset::demo(),
+        SandboxOptions::default(),
+        "127.0.0.1:0".parse().expect("address"),
+    )
+    .await
+    .expect("start the sandbox")
+}
+
+/// The embedded demo configuration pointed at `endpoint`, with its database in `dir`, as TOML
+/// text for a configuration file (the binary reads files, not `Settings`).
+pub fn demo_config_text(dir: &std::path::Path, endpoint: &str) -> String {
+    config::DEMO_CONFIG
+        .replace("http://127.0.0.1:8080/api/v2/graphql", endpoint)
+        .replace(
+            "sqlite://essbot-demo.db",
+            &format!("sqlite://{}", dir.join("essbot.db").display()),
+        )
+}

@@ -6,7 +6,9 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ds_sandbox::{DEMO_TOKEN, Dataset, Fault, Sandbox, SandboxOptions};
+use ds_sandbox::{DEMO_TOKEN, Fault};
+
+use crate::helpers::{demo_config_text, demo_sandbox};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -19,13 +21,7 @@ fn free_port() -> u16 {
 /// The demo configuration pointed at the sandbox, a database in `dir`, a schedule firing every
 /// two seconds and the metrics listener on `port`.
 fn config(dir: &std::path::Path, endpoint: &str, port: u16) -> std::path::PathBuf {
-    let body = essbot::config::DEMO_CONFIG
-        .replace("http://127.0.0.1:8080/api/v2/graphql", endpoint)
-        .replace(
-            "sqlite://essbot-demo.db",
-            &format!("sqlite://{}", dir.join("essbot.db").display()),
-        )
-        .replace("0 */15 7-20 * * Mon-Fri", "*/2 * * * * *")
+    let body = demo_config_text(dir, endpoint).replace("0 */15 7-20 * * Mon-Fri", "*/2 * * * * *")
         + &format!(
             "\n[http]\nlisten = \"127.0.0.1:{port}\"\n[daemon]\nshutdown_deadline_secs = 5\n"
         );
@@ -97,13 +93,7 @@ fn value(scrape: &prometheus_parse::Scrape, metric: &str, label: Option<(&str, &
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_move_with_a_cycle_a_second_instance_is_refused_and_sigterm_stops_cleanly() {
-    let sandbox = Sandbox::start(
-        Dataset::demo(),
-        SandboxOptions::default(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let sandbox = demo_sandbox().await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = config(dir.path(), &sandbox.url(), port);
@@ -161,13 +151,7 @@ async fn metrics_move_with_a_cycle_a_second_instance_is_refused_and_sigterm_stop
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_in_the_middle_of_a_cycle_loses_nothing() {
-    let sandbox = Sandbox::start(
-        Dataset::demo(),
-        SandboxOptions::default(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let sandbox = demo_sandbox().await;
     // Slow pages: the first cycle is still syncing when the stop comes.
     sandbox.push_fault(
         Fault::Delay(Duration::from_millis(1500)),
