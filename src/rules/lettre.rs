@@ -931,12 +931,10 @@ fn spec_02(li: &LettreIntention, ctx: &RuleContext<'_>, out: &mut Vec<Finding>) 
             let n = normalize(value);
             // A perimeter that names a specialty ("Neurologie : épilepsie, Parkinson…") lists
             // diseases within it; only one that names none is reduced to a pathology.
-            let names_specialty = ctx.reference.specialites().iter().any(|g| {
-                !g.exclue
-                    && std::iter::once(&g.libelle)
-                        .chain(&g.aliases)
-                        .any(|name| contains_words(&n, &normalize(name)))
-            });
+            let names_specialty =
+                ctx.reference.specialites().iter().any(|g| {
+                    !g.exclue && g.folded_names().iter().any(|name| contains_words(&n, name))
+                });
             if names_specialty {
                 return;
             }

@@ -60,6 +60,17 @@ pub struct SpecialtyGroup {
     pub aliases: Vec<String>,
     /// General practice: an ESS cannot be built on it (LI-SPEC-01).
     pub exclue: bool,
+    /// `libelle` then `aliases`, folded by [`normalize`] once at load: LI-SPEC-02 looks for
+    /// each of them in every perimeter it reads.
+    folded_names: Vec<String>,
+}
+
+impl SpecialtyGroup {
+    /// The canonical name and the aliases, folded by [`normalize`] (ready for
+    /// [`super::text::contains_words`]).
+    pub fn folded_names(&self) -> &[String] {
+        &self.folded_names
+    }
 }
 
 /// A département of the INSEE geographic code.
@@ -253,11 +264,10 @@ impl ReferenceData {
         if let Some(i) = self.by_name.get(&n) {
             return Some(&self.specialites[*i]);
         }
-        // Longest known name that is a whole-word prefix of the input.
-        let words: Vec<&str> = n.split(' ').collect();
-        (1..words.len())
-            .rev()
-            .find_map(|k| self.by_name.get(&words[..k].join(" ")))
+        // Longest known name that is a whole-word prefix of the input: the folded text up to
+        // one of its spaces, the last space first.
+        n.rmatch_indices(' ')
+            .find_map(|(space, _)| self.by_name.get(&n[..space]))
             .map(|i| &self.specialites[*i])
     }
 
@@ -500,17 +510,24 @@ fn parse_specialites(text: &str) -> Result<Vec<SpecialtyGroup>, ReferenceError> 
                 return Err(t.err(*line, format!("`exclue` must be oui or non, not `{other}`")));
             }
         };
+        let libelle = r[li].trim().to_owned();
+        let aliases: Vec<String> = r[ai]
+            .split('|')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let folded_names = std::iter::once(&libelle)
+            .chain(&aliases)
+            .map(|name| normalize(name))
+            .collect();
         out.push(SpecialtyGroup {
             id,
-            libelle: r[li].trim().to_owned(),
+            libelle,
             codes,
-            aliases: r[ai]
-                .split('|')
-                .map(str::trim)
-                .filter(|a| !a.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            aliases,
             exclue,
+            folded_names,
         });
     }
     Ok(out)

@@ -13,22 +13,36 @@ pub const THOUSANDS_SEP: char = '\u{a0}';
 /// run of non-alphanumeric characters turned into one space, trimmed. Two wordings that differ
 /// only by case, accents, apostrophes or punctuation fold to the same string.
 pub fn normalize(s: &str) -> String {
-    let ascii = deunicode::deunicode(s).to_lowercase();
-    let mut out = String::with_capacity(ascii.len());
+    // One pass, character by character: what `deunicode(s).to_lowercase()` then folding would
+    // give (deunicode's output is ASCII and it transliterates each character on its own), with
+    // no intermediate strings. The rules fold every applicant text they read.
+    let mut out = String::with_capacity(s.len());
     let mut space = false;
-    for c in ascii.chars() {
-        if c.is_ascii_alphanumeric() {
+    let mut fold = |b: u8| {
+        if b.is_ascii_alphanumeric() {
             if space && !out.is_empty() {
                 out.push(' ');
             }
             space = false;
-            out.push(c);
+            out.push(char::from(b.to_ascii_lowercase()));
         } else {
             space = true;
+        }
+    };
+    for c in s.chars() {
+        match u8::try_from(c) {
+            Ok(b) if b < 0x7f => fold(b),
+            _ => deunicode::deunicode_char(c)
+                .unwrap_or(UNKNOWN_CHAR)
+                .bytes()
+                .for_each(&mut fold),
         }
     }
     out
 }
+
+/// What deunicode writes for a character it cannot transliterate (a separator once folded).
+const UNKNOWN_CHAR: &str = "[?]";
 
 /// True when the folded `needle` occurs in the folded `haystack` as whole words, so that
 /// "asthme" is found in "l'asthme sévère" but "dac" is not found in "dactylographie".
@@ -36,9 +50,13 @@ pub fn contains_words(haystack_norm: &str, needle_norm: &str) -> bool {
     if needle_norm.is_empty() {
         return false;
     }
-    let h = format!(" {haystack_norm} ");
-    let n = format!(" {needle_norm} ");
-    h.contains(&n)
+    // Same answer as looking for " needle " in " haystack ", without building either: an
+    // occurrence counts when a space or an end of the haystack stands on each side of it.
+    let bytes = haystack_norm.as_bytes();
+    haystack_norm.match_indices(needle_norm).any(|(i, _)| {
+        let end = i + needle_norm.len();
+        (i == 0 || bytes[i - 1] == b' ') && (end == bytes.len() || bytes[end] == b' ')
+    })
 }
 
 /// Writes an integer with French thousands separators: `12 345`.
@@ -219,12 +237,68 @@ mod tests {
         assert_eq!(normalize("--"), "");
     }
 
+    /// The one-pass fold gives what its definition gives: deunicode, lower case, then runs of
+    /// anything but ASCII letters and digits as one space.
+    #[test]
+    fn normalize_matches_its_definition() {
+        fn defined(s: &str) -> String {
+            let ascii = deunicode::deunicode(s).to_lowercase();
+            ascii
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+        let samples = [
+            "Côtes-d'Armor",
+            "  ŒUVRE   Ærø  ",
+            "ﬁn ﬂeur",
+            "Straße ß",
+            "\u{7f}a\u{7f}b\u{0}",
+            "日本語 테스트 😀 ok",
+            "KELVIN \u{212a} Å",
+            "l'Ηλέκτρα – ½ ¼ № 3",
+            "\u{10ffff}\u{fffd}x",
+            "",
+        ];
+        for s in samples {
+            assert_eq!(normalize(s), defined(s), "{s:?}");
+        }
+        // Every character of the Basic Multilingual Plane and a slice beyond, each alone and
+        // between two words.
+        for c in (0..0x3_0000u32).filter_map(char::from_u32) {
+            for s in [c.to_string(), format!("a{c}b"), format!("{c}{c}x")] {
+                assert_eq!(normalize(&s), defined(&s), "{:x}", c as u32);
+            }
+        }
+    }
+
     #[test]
     fn words_are_matched_whole() {
         assert!(contains_words("l asthme severe", "asthme"));
         assert!(!contains_words("dactylographie", "dac"));
         assert!(contains_words("dac", "dac"));
         assert!(!contains_words("dac", ""));
+        // A partial occurrence first does not hide a whole one later.
+        assert!(contains_words("dactylo et dac", "dac"));
+        assert!(contains_words("un dac ici", "dac"));
+        assert!(!contains_words("undac", "dac"));
+        assert!(!contains_words("dacs", "dac"));
+        assert!(contains_words("nord de la manche", "nord de"));
+        assert!(!contains_words("nord desert", "nord de"));
+        assert!(!contains_words("", "dac"));
+    }
+
+    /// The search is the plain definition: `" needle "` within `" haystack "`.
+    #[test]
+    fn whole_word_search_matches_its_definition() {
+        let words = ["a", "ab", "b", "a b", "b a", "ab a", "", " "];
+        for h in ["a", "ab", "a b", "b ab a", "aba b", "b", "a  b", " a"] {
+            for n in words {
+                let defined = !n.is_empty() && format!(" {h} ").contains(&format!(" {n} "));
+                assert_eq!(contains_words(h, n), defined, "{n:?} in {h:?}");
+            }
+        }
     }
 
     #[test]
