@@ -33,17 +33,24 @@
 //!
 //! [`ScheduleSettings::full_sync_every`]: crate::config::ScheduleSettings::full_sync_every
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tracing::{Instrument, info, info_span, warn};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{Instrument, Span, info, info_span, warn};
 
 use crate::clock::Clock;
 use crate::config::DemarcheSettings;
 use crate::ds::model::{Dossier, Timestamp};
-use crate::ds::{ApiError, DossiersPage, DsClient, FetchedDossier};
+use crate::ds::{ApiError, DossiersPageText, DsClient};
 use crate::store::{
     DeletionKind, Incoming, Pass, PassKind, PassPhase, Store, StoreError, SyncState,
+    applicant_content_hash,
 };
 
 /// How far before its start a full reconciliation sets the watermark back, so that changes
@@ -64,6 +71,9 @@ pub enum SyncError {
     /// DS answered something the protocol does not allow (a next page without a cursor).
     #[error("démarche {demarche}: réponse incohérente de DS: {message}")]
     Protocol { demarche: i64, message: String },
+    /// The task reading pages ahead stopped without a page (a bug: it panicked).
+    #[error("démarche {demarche}: la lecture des pages s'est interrompue: {message}")]
+    Reader { demarche: i64, message: String },
     /// The store failed: nothing of the page in progress was committed.
     #[error("démarche {demarche}: {source}")]
     Store {
@@ -79,6 +89,7 @@ impl SyncError {
         match self {
             Self::Api { demarche, .. }
             | Self::Protocol { demarche, .. }
+            | Self::Reader { demarche, .. }
             | Self::Store { demarche, .. } => *demarche,
         }
     }
@@ -218,30 +229,43 @@ async fn run(
         "sync"
     );
     let mut report = SyncReport::new(number, kind);
-    // The next page of dossiers, fetched while the previous one was being committed, with the
-    // (`since`, `cursor`) it was asked for.
-    let mut prefetched: Option<Prefetched> = None;
+    // Pages of the current listing read ahead (fetched and decoded while earlier ones are
+    // committed); only a page matching the saved position is ever applied.
+    let mut pager: Option<Pager> = None;
 
     while let Some(pass) = state.pass.clone() {
         match pass.phase {
             PassPhase::Dossiers => {
-                let page = match prefetched.take() {
-                    Some(p) if p.since == pass.since && p.cursor == pass.cursor => p.page,
-                    _ => {
-                        report.requests += 1;
-                        client
-                            .dossiers_page(number, pass.since.map(to_ds), pass.cursor.as_deref())
-                            .await
+                let ahead = match pager.as_mut() {
+                    Some(p) if p.since == pass.since => p.page(pass.cursor.as_deref()).await,
+                    _ => None,
+                };
+                let page = match ahead {
+                    Some(page) => page,
+                    None => {
+                        if let Some(old) = pager.take() {
+                            report.requests += old.requests();
+                        }
+                        let mut fresh =
+                            Pager::start(client, number, pass.since, pass.cursor.clone());
+                        let page = fresh.page(pass.cursor.as_deref()).await;
+                        pager = Some(fresh);
+                        page.unwrap_or_else(|| Err(PageError::Reader("aucune page reçue".into())))
                     }
                 }
-                .map_err(api_err)?;
-                report.fetched += page.dossiers.len() as u64;
-                let decoded = DecodedPage::new(&page.dossiers);
-                state.watermark = max_opt(state.watermark, decoded.max_modified);
+                .map_err(|e| match e {
+                    PageError::Api(source) => api_err(source),
+                    PageError::Reader(message) => SyncError::Reader {
+                        demarche: number,
+                        message,
+                    },
+                })?;
+                report.fetched += page.entries.len() as u64;
+                state.watermark = max_opt(state.watermark, page.max_modified);
                 let next_cursor = next_cursor(
                     number,
                     page.has_next_page,
-                    page.end_cursor,
+                    page.end_cursor.clone(),
                     pass.cursor.as_deref(),
                 )?;
                 let finished = next_cursor.is_none();
@@ -263,29 +287,10 @@ async fn run(
                     }
                 }
                 let full_pass = (pass.kind == PassKind::Full).then_some(state.full_pass_id);
-                let items = decoded.items();
-                let apply =
-                    store.apply_dossier_page(number, &items, full_pass, &state, clock.now());
-                // Pipelining: the next page is fetched (and decoded) while this one is
-                // committed. It is only used once this commit succeeded, and the position
-                // saved never goes past what was committed.
-                let counts = match state.pass.as_ref().filter(|_| !finished) {
-                    Some(next) => {
-                        let (since, cursor) = (next.since, next.cursor.clone());
-                        let fetch =
-                            client.dossiers_page(number, since.map(to_ds), cursor.as_deref());
-                        let (counts, page) = tokio::join!(apply, fetch);
-                        report.requests += 1;
-                        prefetched = Some(Prefetched {
-                            since,
-                            cursor,
-                            page,
-                        });
-                        counts
-                    }
-                    None => apply.await,
-                }
-                .map_err(store_err)?;
+                let counts = store
+                    .apply_dossier_page(number, &page.items(), full_pass, &state, clock.now())
+                    .await
+                    .map_err(store_err)?;
                 report.new.extend(counts.new);
                 report
                     .changed_by_applicant
@@ -295,6 +300,9 @@ async fn run(
                 report.restored.extend(counts.restored);
                 report.unchanged += counts.unchanged;
                 report.decode_errors += counts.decode_errors;
+                if finished && let Some(done) = pager.take() {
+                    report.requests += done.requests();
+                }
             }
             PassPhase::Deleted | PassPhase::PendingDeleted => {
                 let pending = pass.phase == PassPhase::PendingDeleted;
@@ -396,13 +404,6 @@ async fn run(
     Ok(report)
 }
 
-/// A page of dossiers fetched ahead, and the query it answers.
-struct Prefetched {
-    since: Option<DateTime<Utc>>,
-    cursor: Option<String>,
-    page: Result<DossiersPage, ApiError>,
-}
-
 /// The pass to start when none is in progress.
 fn new_pass(state: &mut SyncState, now: DateTime<Utc>, full_every: Duration) -> Pass {
     let full_due = match state.last_full_sync {
@@ -471,46 +472,173 @@ fn to_ds(at: DateTime<Utc>) -> Timestamp {
     at.fixed_offset()
 }
 
-/// A listing page turned into store items: decode errors keep their own text alive here.
-struct DecodedPage<'a> {
-    entries: Vec<Entry<'a>>,
+/// Why a page read ahead is not there.
+enum PageError {
+    Api(ApiError),
+    Reader(String),
+}
+
+/// Reads the pages of one listing (one `since`, a chain of cursors) ahead of the sync, in a
+/// task of its own: each page is asked for as soon as the previous one has arrived, then
+/// decoded and hashed on a blocking thread, while the sync commits the pages before it. DS thus
+/// never waits for our SQLite writes, and the decoding runs on another core than the commits.
+///
+/// Nothing it reads is committed by it: the sync takes a page only if it matches the saved
+/// position, so the cursor saved never goes past what was committed. At most two pages wait
+/// ahead (the channel's one and the one being handed over). Dropping the pager stops its task.
+struct Pager {
+    since: Option<DateTime<Utc>>,
+    pages: mpsc::Receiver<Ahead>,
+    requests: Arc<AtomicU64>,
+    task: JoinHandle<()>,
+}
+
+/// A page read ahead: the cursor it was asked with, and its decoding.
+struct Ahead {
+    cursor: Option<String>,
+    page: JoinHandle<Result<DecodedPage, ApiError>>,
+}
+
+impl Pager {
+    fn start(
+        client: &DsClient,
+        demarche: i64,
+        since: Option<DateTime<Utc>>,
+        cursor: Option<String>,
+    ) -> Self {
+        let (tx, pages) = mpsc::channel(1);
+        let requests = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&requests);
+        let client = client.clone();
+        let task = tokio::spawn(
+            async move {
+                let mut cursor = cursor;
+                loop {
+                    let fetched = client
+                        .dossiers_page_text(demarche, since.map(to_ds), cursor.as_deref())
+                        .await;
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    // Going on only along a new cursor: what a page without one means (the
+                    // end, or a protocol error) is for the sync to decide.
+                    let next = match &fetched {
+                        Ok(p) if p.has_next_page => {
+                            p.end_cursor.clone().filter(|c| Some(c) != cursor.as_ref())
+                        }
+                        _ => None,
+                    };
+                    let span = Span::current();
+                    let page = tokio::task::spawn_blocking(move || {
+                        span.in_scope(|| fetched.map(DecodedPage::new))
+                    });
+                    let ahead = Ahead {
+                        cursor: cursor.clone(),
+                        page,
+                    };
+                    if tx.send(ahead).await.is_err() {
+                        return; // the sync stopped listening
+                    }
+                    match next {
+                        Some(c) => cursor = Some(c),
+                        None => return,
+                    }
+                }
+            }
+            .instrument(Span::current()),
+        );
+        Self {
+            since,
+            pages,
+            requests,
+            task,
+        }
+    }
+
+    /// The page asked with `cursor`, if it is the next one read ahead; `None` when the pager
+    /// has nothing more or holds another page (the sync then starts a new pager).
+    async fn page(&mut self, cursor: Option<&str>) -> Option<Result<DecodedPage, PageError>> {
+        let ahead = self.pages.recv().await?;
+        if ahead.cursor.as_deref() != cursor {
+            return None;
+        }
+        Some(match ahead.page.await {
+            Ok(page) => page.map_err(PageError::Api),
+            Err(e) => Err(PageError::Reader(e.to_string())),
+        })
+    }
+
+    /// Requests it sent, counted when it stops.
+    fn requests(self) -> u64 {
+        self.task.abort();
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Pager {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A listing page decoded and hashed, owned: ready to be handed to the store as items.
+struct DecodedPage {
+    entries: Vec<Entry>,
     /// Max `dateDerniereModification` of the page, read from the raw JSON when a dossier did
     /// not decode (it is recorded as an error in the same transaction).
     max_modified: Option<DateTime<Utc>>,
+    has_next_page: bool,
+    end_cursor: Option<String>,
 }
 
-enum Entry<'a> {
-    Decoded(&'a Dossier, &'a serde_json::Value),
+enum Entry {
+    Decoded {
+        dossier: Box<Dossier>,
+        raw: Box<RawValue>,
+        hash: String,
+    },
     Undecodable {
-        fetched: &'a FetchedDossier,
+        number: Option<i64>,
+        graphql_id: Option<String>,
+        raw: Box<RawValue>,
         field: String,
         message: String,
     },
 }
 
-impl<'a> DecodedPage<'a> {
-    fn new(fetched: &'a [FetchedDossier]) -> Self {
+impl DecodedPage {
+    /// Decodes every node and hashes what each applicant wrote: the CPU part of a page.
+    fn new(page: DossiersPageText) -> Self {
+        let page = page.decode();
         let mut max_modified = None;
-        let entries = fetched
-            .iter()
-            .map(|f| match &f.parsed {
-                Ok(d) => {
-                    max_modified =
-                        max_opt(max_modified, Some(d.date_derniere_modification.to_utc()));
-                    Entry::Decoded(d, &f.raw)
+        let entries = page
+            .dossiers
+            .into_iter()
+            .map(|f| match f.parsed {
+                Ok(dossier) => {
+                    max_modified = max_opt(
+                        max_modified,
+                        Some(dossier.date_derniere_modification.to_utc()),
+                    );
+                    Entry::Decoded {
+                        hash: applicant_content_hash(&dossier),
+                        dossier: Box::new(dossier),
+                        raw: f.raw,
+                    }
                 }
                 Err(e) => {
-                    let modified = f
-                        .raw
+                    // Rare: the node is read again as a tree for what it still tells.
+                    let tree: Value = serde_json::from_str(f.raw.get()).unwrap_or(Value::Null);
+                    let modified = tree
                         .get("dateDerniereModification")
-                        .and_then(|v| v.as_str())
+                        .and_then(Value::as_str)
                         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
                         .map(|t| t.to_utc());
                     max_modified = max_opt(max_modified, modified);
                     Entry::Undecodable {
-                        fetched: f,
-                        field: e.path.clone(),
-                        message: e.message.clone(),
+                        number: f.number,
+                        graphql_id: tree.get("id").and_then(Value::as_str).map(str::to_owned),
+                        raw: f.raw,
+                        field: e.path,
+                        message: e.message,
                     }
                 }
             })
@@ -518,6 +646,8 @@ impl<'a> DecodedPage<'a> {
         Self {
             entries,
             max_modified,
+            has_next_page: page.has_next_page,
+            end_cursor: page.end_cursor,
         }
     }
 
@@ -525,15 +655,21 @@ impl<'a> DecodedPage<'a> {
         self.entries
             .iter()
             .map(|e| match e {
-                Entry::Decoded(dossier, raw) => Incoming::Decoded { dossier, raw },
+                Entry::Decoded { dossier, raw, hash } => Incoming::Decoded {
+                    dossier,
+                    raw: raw.get(),
+                    hash,
+                },
                 Entry::Undecodable {
-                    fetched,
+                    number,
+                    graphql_id,
+                    raw,
                     field,
                     message,
                 } => Incoming::Undecodable {
-                    number: fetched.number,
-                    graphql_id: fetched.raw.get("id").and_then(|v| v.as_str()),
-                    raw: &fetched.raw,
+                    number: *number,
+                    graphql_id: graphql_id.as_deref(),
+                    raw: raw.get(),
                     field,
                     message,
                 },

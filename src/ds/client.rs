@@ -21,9 +21,10 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tracing::Instrument;
 
-use super::convert::{self, decode_dossier, json_kind};
+use super::convert::{self, decode_dossier, decode_dossier_text, json_kind};
 use super::error::{ApiError, DecodeError, Subject};
 use super::model;
 use super::ops;
@@ -76,14 +77,165 @@ pub struct DossiersPage {
     pub end_cursor: Option<String>,
 }
 
+/// One page of a démarche's dossiers as received, not decoded yet
+/// ([`DsClient::dossiers_page_text`]).
+#[derive(Debug)]
+pub struct DossiersPageText {
+    demarche: i64,
+    nodes: Vec<NodeText>,
+    /// DS's `pageInfo.hasNextPage`: keep paging while true.
+    pub has_next_page: bool,
+    /// The cursor to pass as `after` for the next page.
+    pub end_cursor: Option<String>,
+}
+
+/// A node's JSON text, and the error DS reported about it, if any.
+#[derive(Debug)]
+struct NodeText {
+    raw: Box<RawValue>,
+    failure: Option<NodeFailure>,
+}
+
+/// An error DS reported about one node of the page, token scrubbed.
+#[derive(Debug)]
+struct NodeFailure {
+    path: String,
+    message: String,
+}
+
+impl DossiersPageText {
+    /// Number of dossiers (nodes) on the page.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True for a page without a dossier.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Reads every node into the model: pure CPU work, which the sync runs off the async
+    /// threads. A node that cannot be read keeps its error, naming its number and field.
+    pub fn decode(self) -> DossiersPage {
+        let demarche = self.demarche;
+        let dossiers = self
+            .nodes
+            .into_iter()
+            .enumerate()
+            .map(|(i, node)| {
+                let parsed = match node.failure {
+                    Some(f) => Err(DecodeError {
+                        number: number_in(&node.raw),
+                        path: f.path,
+                        message: f.message,
+                    }),
+                    None if node.raw.get() == "null" => Err(DecodeError {
+                        number: None,
+                        path: format!("nodes[{i}]"),
+                        message: "dossier absent de la page (null)".into(),
+                    }),
+                    None => decode_dossier_text(node.raw.get()),
+                };
+                let number = match &parsed {
+                    Ok(d) => Some(d.number),
+                    Err(e) => {
+                        tracing::warn!(demarche, error = %e, "unreadable dossier");
+                        number_in(&node.raw)
+                    }
+                };
+                FetchedDossier {
+                    number,
+                    raw: node.raw,
+                    parsed,
+                }
+            })
+            .collect();
+        DossiersPage {
+            dossiers,
+            has_next_page: self.has_next_page,
+            end_cursor: self.end_cursor,
+        }
+    }
+}
+
+/// The `number` of a node's JSON, if it has a readable one.
+fn number_in(raw: &RawValue) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct Numbered {
+        number: Option<i64>,
+    }
+    serde_json::from_str::<Numbered>(raw.get())
+        .ok()
+        .and_then(|n| n.number)
+}
+
+/// `demarche.dossiers` of a listing page, with each node kept as text.
+#[derive(Deserialize)]
+struct PageData {
+    demarche: PageDemarche,
+}
+
+#[derive(Deserialize)]
+struct PageDemarche {
+    dossiers: PageConnection,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageConnection {
+    page_info: PageInfo,
+    nodes: Option<Vec<Box<RawValue>>>,
+}
+
+/// A listing page that did not read directly (missing parts, unexpected types), read as a tree
+/// for an error naming what is wrong; its nodes if it is usable after all.
+fn page_from_tree(
+    operation: &'static str,
+    data: &RawValue,
+) -> Result<(Vec<Box<RawValue>>, PageInfo), ApiError> {
+    let decode = |detail: String| ApiError::Decode { operation, detail };
+    let mut data: Value =
+        serde_json::from_str(data.get()).map_err(|e| decode(format!("JSON invalide ({e})")))?;
+    // Taken, not cloned: the nodes are the bulk of the reply.
+    let mut connection = match data.pointer_mut("/demarche/dossiers").map(Value::take) {
+        Some(Value::Object(c)) => c,
+        _ => return Err(decode("demarche.dossiers absent".into())),
+    };
+    let page_info: PageInfo =
+        serde_path_to_error::deserialize(connection.get("pageInfo").unwrap_or(&Value::Null))
+            .map_err(|e| {
+                decode(format!(
+                    "demarche.dossiers.pageInfo.{} : {}",
+                    e.path(),
+                    e.inner()
+                ))
+            })?;
+    let nodes = match connection.remove("nodes") {
+        Some(Value::Array(nodes)) => nodes,
+        Some(Value::Null) | None => vec![],
+        Some(other) => {
+            return Err(decode(format!(
+                "demarche.dossiers.nodes : une liste était attendue, reçu {}",
+                json_kind(&other)
+            )));
+        }
+    };
+    let nodes = nodes
+        .iter()
+        .map(serde_json::value::to_raw_value)
+        .collect::<Result<_, _>>()
+        .map_err(|e| decode(format!("demarche.dossiers.nodes : {e}")))?;
+    Ok((nodes, page_info))
+}
+
 /// One dossier as received: its JSON (the snapshot the sync stores) and its reading, which
 /// may have failed without failing the page it came with.
 #[derive(Debug, Clone)]
 pub struct FetchedDossier {
     /// The number, when the node had a readable one even if the rest did not decode.
     pub number: Option<i64>,
-    /// The node's JSON as DS sent it.
-    pub raw: Value,
+    /// The node's JSON text as DS sent it (the snapshot the sync stores, unparsed).
+    pub raw: Box<RawValue>,
     /// The dossier, or why it could not be read (naming its number and the field).
     pub parsed: Result<model::Dossier, DecodeError>,
 }
@@ -301,8 +453,10 @@ enum Repeat {
 /// The GraphQL response envelope, before the operation's own decoding.
 #[derive(Debug, Deserialize)]
 struct Envelope {
+    /// Kept as text: a listing page reads it straight into its nodes' texts, other
+    /// operations parse it (see [`Reply::into_data`]).
     #[serde(default)]
-    data: Option<Value>,
+    data: Option<Box<RawValue>>,
     #[serde(default)]
     errors: Option<Vec<GqlError>>,
 }
@@ -351,23 +505,35 @@ impl GqlError {
 /// A decoded GraphQL reply: data and errors as DS sent them.
 struct Reply {
     operation: &'static str,
-    data: Option<Value>,
+    data: Option<Box<RawValue>>,
     errors: Vec<GqlError>,
 }
 
 impl Reply {
-    /// The data, or the first GraphQL error as an [`ApiError`].
-    fn into_data(self, subject: &Subject, client: &DsClient) -> Result<Value, ApiError> {
+    /// The data's text, or the first GraphQL error as an [`ApiError`].
+    fn into_raw_data(
+        self,
+        subject: &Subject,
+        client: &DsClient,
+    ) -> Result<Box<RawValue>, ApiError> {
         if let Some(err) = client.graphql_error(self.operation, &self.errors, subject) {
             return Err(err);
         }
-        match self.data {
-            Some(Value::Null) | None => Err(ApiError::Decode {
-                operation: self.operation,
-                detail: "ni données ni erreurs".into(),
-            }),
-            Some(data) => Ok(data),
-        }
+        // `"data": null` reads as `None`.
+        self.data.ok_or(ApiError::Decode {
+            operation: self.operation,
+            detail: "ni données ni erreurs".into(),
+        })
+    }
+
+    /// The data, or the first GraphQL error as an [`ApiError`].
+    fn into_data(self, subject: &Subject, client: &DsClient) -> Result<Value, ApiError> {
+        let operation = self.operation;
+        let raw = self.into_raw_data(subject, client)?;
+        serde_json::from_str(raw.get()).map_err(|e| ApiError::Decode {
+            operation,
+            detail: format!("JSON invalide ({e})"),
+        })
     }
 }
 
@@ -435,7 +601,8 @@ impl DsClient {
     }
 
     /// One page of the démarche's dossiers (`first` = `ds.page_size`), changed since
-    /// `updated_since` when given (inclusive, sorted by last change), continuing after `after`.
+    /// `updated_since` when given (inclusive, sorted by last change), continuing after `after`,
+    /// decoded: [`Self::dossiers_page_text`] then [`DossiersPageText::decode`].
     ///
     /// A dossier that cannot be read is returned with its error in `parsed`; the page fails
     /// only when the response as a whole is unusable.
@@ -448,6 +615,24 @@ impl DsClient {
         updated_since: Option<model::Timestamp>,
         after: Option<&str>,
     ) -> Result<DossiersPage, ApiError> {
+        Ok(self
+            .dossiers_page_text(demarche, updated_since, after)
+            .await?
+            .decode())
+    }
+
+    /// The network half of [`Self::dossiers_page`]: the page with each node still as the JSON
+    /// text DS sent, so that the sync can ask for the next page while this one is decoded on
+    /// another thread. Errors DS reports about single nodes stay with those nodes.
+    ///
+    /// # Errors
+    /// Any [`ApiError`], after retries for the retryable ones.
+    pub async fn dossiers_page_text(
+        &self,
+        demarche: i64,
+        updated_since: Option<model::Timestamp>,
+        after: Option<&str>,
+    ) -> Result<DossiersPageText, ApiError> {
         const OP: &str = "GetDemarcheDossiers";
         let body = ops::GetDemarcheDossiers::build_query(ops::get_demarche_dossiers::Variables {
             demarche,
@@ -468,69 +653,33 @@ impl DsClient {
             }
             None => true,
         });
-        let mut data = reply.into_data(&subject, self)?;
-        let decode = |detail: String| ApiError::Decode {
-            operation: OP,
-            detail,
+        let data = reply.into_raw_data(&subject, self)?;
+        // The usual page reads in one pass that keeps each node's text; anything unusual is
+        // read again as a tree, to say precisely what is wrong.
+        let (nodes, page_info) = match serde_json::from_str::<PageData>(data.get()) {
+            Ok(PageData {
+                demarche: PageDemarche { dossiers },
+            }) => (dossiers.nodes.unwrap_or_default(), dossiers.page_info),
+            Err(_) => page_from_tree(OP, &data)?,
         };
-        // Taken, not cloned: the nodes are the bulk of the reply.
-        let mut connection = match data.pointer_mut("/demarche/dossiers").map(Value::take) {
-            Some(Value::Object(c)) => c,
-            _ => return Err(decode("demarche.dossiers absent".into())),
-        };
-        let page_info: PageInfo =
-            serde_path_to_error::deserialize(connection.get("pageInfo").unwrap_or(&Value::Null))
-                .map_err(|e| {
-                    decode(format!(
-                        "demarche.dossiers.pageInfo.{} : {}",
-                        e.path(),
-                        e.inner()
-                    ))
-                })?;
-        let nodes = match connection.remove("nodes") {
-            Some(Value::Array(nodes)) => nodes,
-            Some(Value::Null) | None => vec![],
-            Some(other) => {
-                return Err(decode(format!(
-                    "demarche.dossiers.nodes : une liste était attendue, reçu {}",
-                    json_kind(&other)
-                )));
-            }
-        };
-        let dossiers = nodes
+        let nodes = nodes
             .into_iter()
             .enumerate()
-            .map(|(i, raw)| {
-                let number = raw.get("number").and_then(Value::as_i64);
-                let parsed = match node_errors.get(&i) {
-                    Some(errors) => Err(DecodeError {
-                        number,
-                        path: errors
-                            .first()
-                            .and_then(|e| e.path.as_ref())
-                            .map(|p| render_path(&p[prefix.len() + 1..]))
-                            .unwrap_or_default(),
-                        message: self.scrub(&join_messages(errors)),
-                    }),
-                    None if raw.is_null() => Err(DecodeError {
-                        number: None,
-                        path: format!("nodes[{i}]"),
-                        message: "dossier absent de la page (null)".into(),
-                    }),
-                    None => decode_dossier(&raw),
-                };
-                if let Err(e) = &parsed {
-                    tracing::warn!(demarche, error = %e, "unreadable dossier");
-                }
-                FetchedDossier {
-                    number,
-                    raw,
-                    parsed,
-                }
+            .map(|(i, raw)| NodeText {
+                failure: node_errors.get(&i).map(|errors| NodeFailure {
+                    path: errors
+                        .first()
+                        .and_then(|e| e.path.as_ref())
+                        .map(|p| render_path(&p[prefix.len() + 1..]))
+                        .unwrap_or_default(),
+                    message: self.scrub(&join_messages(errors)),
+                }),
+                raw,
             })
             .collect();
-        Ok(DossiersPage {
-            dossiers,
+        Ok(DossiersPageText {
+            demarche,
+            nodes,
             has_next_page: page_info.has_next_page,
             end_cursor: page_info.end_cursor,
         })
@@ -638,7 +787,10 @@ impl DsClient {
         let parsed = decode_dossier(&raw);
         Ok(FetchedDossier {
             number: raw.get("number").and_then(Value::as_i64),
-            raw,
+            raw: serde_json::value::to_raw_value(&raw).map_err(|e| ApiError::Decode {
+                operation: OP,
+                detail: format!("dossier : {e}"),
+            })?,
             parsed,
         })
     }

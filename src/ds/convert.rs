@@ -55,10 +55,43 @@ pub fn decode_dossier(raw: &Value) -> Result<model::Dossier, DecodeError> {
         }
     };
     Conv {
-        raw,
+        raw: Raw::Value(raw),
         number: typed.number,
     }
     .dossier(typed)
+}
+
+/// Reads one dossier node from its JSON text, as DS sent it or as stored in a snapshot: the
+/// same result as [`decode_dossier`] on the parsed value, without building that value first
+/// (the sync decodes every dossier of every page; a tree of 10 KB per dossier is most of the
+/// cost). A node that does not decode directly is read again through [`decode_dossier`], whose
+/// error names the field.
+///
+/// # Errors
+/// A [`DecodeError`] naming the dossier's number (when readable) and the field at fault.
+pub fn decode_dossier_text(raw: &str) -> Result<model::Dossier, DecodeError> {
+    match serde_json::from_str::<q::DossierFragment>(raw) {
+        Ok(typed) => Conv {
+            raw: Raw::Text(raw, std::cell::OnceCell::new()),
+            number: typed.number,
+        }
+        .dossier(typed),
+        Err(_) => match serde_json::from_str::<Value>(raw) {
+            Ok(value) => decode_dossier(&value),
+            Err(e) => Err(DecodeError {
+                number: None,
+                path: ".".into(),
+                message: format!("JSON illisible ({e})"),
+            }),
+        },
+    }
+}
+
+/// The value of a champ of a known type the model does not read.
+fn other(typename: &str) -> ChampValue {
+    ChampValue::Other {
+        typename: typename.to_owned(),
+    }
 }
 
 /// A short French name for the kind of a JSON value, for messages.
@@ -132,8 +165,26 @@ impl Loc {
     }
 }
 
+/// The node a conversion reads, for the `__typename` of champs this build does not know.
+enum Raw<'a> {
+    Value(&'a Value),
+    /// The node's text, parsed only if such a champ turns up.
+    Text(&'a str, std::cell::OnceCell<Value>),
+}
+
+impl Raw<'_> {
+    fn pointer(&self, pointer: &str) -> Option<&Value> {
+        match self {
+            Self::Value(v) => v.pointer(pointer),
+            Self::Text(text, parsed) => parsed
+                .get_or_init(|| serde_json::from_str(text).unwrap_or(Value::Null))
+                .pointer(pointer),
+        }
+    }
+}
+
 struct Conv<'a> {
-    raw: &'a Value,
+    raw: Raw<'a>,
     number: i64,
 }
 
@@ -401,15 +452,16 @@ impl Conv<'_> {
                         .collect::<Result<_, DecodeError>>()?,
                 )
             }
-            On::HeaderSectionChamp(_)
-            | On::ExplicationChamp(_)
-            | On::CarteChamp
-            | On::EngagementJuridiqueChamp
-            | On::EpciChamp
-            | On::RNFChamp
-            | On::TitreIdentiteChamp
-            | On::RepetitionChamp
-            | On::Unknown => ChampValue::Other {
+            // Known types the rules do not read: the variant is the `__typename`.
+            On::HeaderSectionChamp(_) => other("HeaderSectionChamp"),
+            On::ExplicationChamp(_) => other("ExplicationChamp"),
+            On::CarteChamp => other("CarteChamp"),
+            On::EngagementJuridiqueChamp => other("EngagementJuridiqueChamp"),
+            On::EpciChamp => other("EpciChamp"),
+            On::RNFChamp => other("RNFChamp"),
+            On::TitreIdentiteChamp => other("TitreIdentiteChamp"),
+            On::RepetitionChamp => other("RepetitionChamp"),
+            On::Unknown => ChampValue::Other {
                 typename: self.typename(at),
             },
         };
@@ -445,7 +497,7 @@ pub(crate) fn deleted_dossier(
     d: del::DeletedDossierFragment,
 ) -> Result<model::DeletedDossier, DecodeError> {
     let conv = Conv {
-        raw: &Value::Null,
+        raw: Raw::Value(&Value::Null),
         number: d.number,
     };
     Ok(model::DeletedDossier {

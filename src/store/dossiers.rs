@@ -21,14 +21,19 @@ pub enum Incoming<'a> {
     /// A dossier that decoded: stored, compared, its snapshot kept.
     Decoded {
         dossier: &'a Dossier,
-        raw: &'a Value,
+        /// The node's JSON text, stored as the dossier's snapshot.
+        raw: &'a str,
+        /// [`applicant_content_hash`] of `dossier`, computed by the caller (the sync does it
+        /// on the thread that decodes the page, not in the transaction).
+        hash: &'a str,
     },
     /// A dossier that did not decode: recorded as a decode error naming it and the field, never
     /// dropped silently; whatever was stored for it before is left as it was.
     Undecodable {
         number: Option<i64>,
         graphql_id: Option<&'a str>,
-        raw: &'a Value,
+        /// The node's JSON text, kept with the error.
+        raw: &'a str,
         /// Path of the offending field in the dossier (`champs[3].value`).
         field: &'a str,
         message: &'a str,
@@ -299,7 +304,7 @@ impl Store {
         let mut pending = PageWrites::default();
         for item in items {
             match *item {
-                Incoming::Decoded { dossier, raw } => {
+                Incoming::Decoded { dossier, raw, hash } => {
                     let known = match prefetched.as_mut() {
                         // `remove`: a second occurrence of the number is looked up alone.
                         Some(rows) => match rows.remove(&dossier.number) {
@@ -319,6 +324,7 @@ impl Store {
                         demarche,
                         dossier,
                         raw,
+                        hash,
                         known,
                         full_pass,
                         &now,
@@ -354,7 +360,7 @@ impl Store {
                     .bind(number)
                     .bind(field)
                     .bind(message)
-                    .bind(raw.to_string())
+                    .bind(raw)
                     .bind(&now)
                     .execute(&mut *tx)
                     .await?;
@@ -754,13 +760,13 @@ async fn apply_decoded(
     pending: &mut PageWrites,
     demarche: i64,
     d: &Dossier,
-    raw: &Value,
+    raw: &str,
+    hash: &str,
     known: Known,
     full_pass: Option<i64>,
     now: &str,
     counts: &mut PageCounts,
 ) -> Result<(), StoreError> {
-    let hash = applicant_content_hash(d);
     let ddm = format_ts(d.date_derniere_modification.to_utc());
     let ddm_champs = format_ts(d.date_derniere_modification_champs.to_utc());
     let state = d.state.as_str();
@@ -805,7 +811,7 @@ async fn apply_decoded(
     };
 
     let same_state = e.state.as_deref() == Some(state);
-    let same_hash = e.hash.as_deref() == Some(hash.as_str());
+    let same_hash = e.hash.as_deref() == Some(hash);
     if e.ddm.as_deref() == Some(ddm.as_str()) && same_state && same_hash && e.deletion.is_none() {
         // Nothing happened: the boundary duplicate of updatedSince, or a full pass.
         sqlx::query(
@@ -816,7 +822,7 @@ async fn apply_decoded(
         .bind(d.number)
         .bind(now)
         .bind(full_pass)
-        .bind(raw.to_string())
+        .bind(raw)
         .execute(&mut **tx)
         .await?;
         counts.unchanged += 1;
@@ -928,8 +934,8 @@ impl PageWrites {
         &mut self,
         demarche: i64,
         d: &Dossier,
-        raw: &Value,
-        hash: String,
+        raw: &str,
+        hash: &str,
         full_pass: Option<i64>,
         now: &str,
         fields: Upsert<'_>,
@@ -947,8 +953,8 @@ impl PageWrites {
                 .date_passage_en_instruction
                 .map(|t| format_ts(t.to_utc())),
             date_traitement: d.date_traitement.map(|t| format_ts(t.to_utc())),
-            raw_json: raw.to_string(),
-            hash,
+            raw_json: raw.to_owned(),
+            hash: hash.to_owned(),
             champs_changed_at: fields.champs_changed_at.map(str::to_owned),
             now: now.to_owned(),
             full_pass,

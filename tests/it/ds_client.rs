@@ -10,7 +10,7 @@ use essbot::config::DsSettings;
 use essbot::ds::model::{ChampValue, DossierState};
 use essbot::ds::{
     AnnotationValue, AnnotationWrite, ApiError, DsClient, FetchedDossier, Subject, annotation_key,
-    decode_dossier,
+    decode_dossier, decode_dossier_text,
 };
 use secrecy::SecretString;
 
@@ -138,12 +138,15 @@ async fn lists_every_demo_dossier_page_by_page_and_reads_every_champ_type() {
             .as_ref()
             .unwrap_or_else(|e| panic!("demo dossier unreadable: {e}"));
         assert_eq!(Some(dossier.number), fetched.number);
-        assert_eq!(fetched.raw["number"].as_i64(), Some(dossier.number));
-        // The raw node is the snapshot the sync stores: it must read back the same.
+        let tree: serde_json::Value = serde_json::from_str(fetched.raw.get()).expect("JSON");
+        assert_eq!(tree["number"].as_i64(), Some(dossier.number));
+        // The raw node is the snapshot the sync stores: it must read back the same, from its
+        // text and from its tree.
         assert_eq!(
-            &decode_dossier(&fetched.raw).expect("snapshot re-reads"),
+            &decode_dossier_text(fetched.raw.get()).expect("snapshot re-reads"),
             dossier
         );
+        assert_eq!(&decode_dossier(&tree).expect("snapshot re-reads"), dossier);
         for champ in dossier.champs.iter().chain(&dossier.annotations) {
             assert!(
                 !matches!(champ.value, ChampValue::Other { .. }),
@@ -245,16 +248,20 @@ async fn a_malformed_dossier_fails_alone_and_is_named() {
     );
 
     // A stored snapshot with a broken value reads back as a clear error, not a panic.
-    let mut raw = page
+    let text = page
         .dossiers
         .iter()
         .find(|d| d.parsed.is_ok())
         .unwrap()
         .raw
-        .clone();
+        .get();
+    let mut raw: serde_json::Value = serde_json::from_str(text).expect("JSON");
     raw["champs"][0]["label"] = serde_json::json!(12);
     let err = decode_dossier(&raw).unwrap_err();
     assert!(err.path.starts_with("champs[0]"), "{err}");
+    // From the text, the same error, naming the same field.
+    assert_eq!(decode_dossier_text(&raw.to_string()).unwrap_err(), err);
+    assert!(decode_dossier_text("{\"number\": 12, ").unwrap_err().path == ".");
     assert!(decode_dossier(&serde_json::json!("pas un dossier")).is_err());
 }
 

@@ -51,8 +51,9 @@ fn dossier(number: i64, modified: &str, text: &str, state: DossierState) -> Doss
     }
 }
 
-fn raw(d: &Dossier) -> serde_json::Value {
+fn raw(d: &Dossier) -> String {
     json!({ "id": d.id, "number": d.number, "dateDerniereModification": d.date_derniere_modification.to_rfc3339() })
+        .to_string()
 }
 
 async fn apply(
@@ -61,10 +62,11 @@ async fn apply(
     state: &SyncState,
 ) -> essbot::store::PageCounts {
     let raws: Vec<_> = dossiers.iter().map(raw).collect();
+    let hashes: Vec<_> = dossiers.iter().map(applicant_content_hash).collect();
     let items: Vec<_> = dossiers
         .iter()
-        .zip(&raws)
-        .map(|(dossier, raw)| Incoming::Decoded { dossier, raw })
+        .zip(raws.iter().zip(&hashes))
+        .map(|(dossier, (raw, hash))| Incoming::Decoded { dossier, raw, hash })
         .collect();
     store
         .apply_dossier_page(D, &items, None, state, utc("2026-02-01T08:00:00Z"))
@@ -266,7 +268,7 @@ async fn state_changes_are_recorded_from_and_to() {
 async fn a_decode_error_names_dossier_and_field_and_is_resolved_when_it_decodes() {
     let (_dir, store) = temp_store().await;
     let state = SyncState::new(D);
-    let bad = json!({ "id": "RG9zc2llci01", "number": 5, "champs": "pas une liste" });
+    let bad = json!({ "id": "RG9zc2llci01", "number": 5, "champs": "pas une liste" }).to_string();
     let good = dossier(
         6,
         "2026-01-10T10:00:00+01:00",
@@ -274,6 +276,7 @@ async fn a_decode_error_names_dossier_and_field_and_is_resolved_when_it_decodes(
         DossierState::EnConstruction,
     );
     let good_raw = raw(&good);
+    let good_hash = applicant_content_hash(&good);
     let items = [
         Incoming::Undecodable {
             number: Some(5),
@@ -285,6 +288,7 @@ async fn a_decode_error_names_dossier_and_field_and_is_resolved_when_it_decodes(
         Incoming::Decoded {
             dossier: &good,
             raw: &good_raw,
+            hash: &good_hash,
         },
     ];
     let at = utc("2026-02-01T08:00:00Z");
@@ -425,6 +429,7 @@ async fn a_full_pass_marks_what_it_did_not_list_and_a_listing_restores_it() {
             &[Incoming::Decoded {
                 dossier: &a,
                 raw: &a_raw,
+                hash: &applicant_content_hash(&a),
             }],
             Some(1),
             &state,
