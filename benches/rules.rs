@@ -17,7 +17,7 @@ use chrono::Utc;
 use ds_sandbox::{DEMO_TOKEN, Dataset, Sandbox, SandboxOptions};
 use essbot::clock::SystemClock;
 use essbot::config::{self, Env, Source};
-use essbot::ds::{DsClient, decode_dossier};
+use essbot::ds::{DsClient, decode_dossier_text};
 use essbot::precheck;
 use essbot::rules::{self, KnownProject, KnownProjects, ReferenceData, RuleContext, Verdict};
 use essbot::store::Store;
@@ -80,8 +80,8 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let dossiers = stored
         .iter()
-        .filter_map(|s| s.raw.as_ref())
-        .map(decode_dossier)
+        .filter_map(|s| s.raw.as_deref())
+        .map(decode_dossier_text)
         .collect::<Result<Vec<_>, _>>()?;
     row(
         "decode stored JSON into dossiers",

@@ -16,7 +16,7 @@ use sqlx::Row;
 use tracing::{debug, info_span, warn};
 
 use crate::config::{DemarcheKind, Settings};
-use crate::ds::decode_dossier;
+use crate::ds::decode_dossier_text;
 use crate::ds::model::Dossier;
 use crate::rules::{
     self, KnownProject, KnownProjects, ReferenceData, Report, ResolvedMapping, RuleContext,
@@ -83,7 +83,7 @@ pub async fn run(
             let Some(raw) = stored.raw.as_ref() else {
                 continue;
             };
-            match decode_dossier(raw) {
+            match decode_dossier_text(raw) {
                 Ok(dossier) => list.push(Candidate {
                     dossier,
                     content_hash: stored.content_hash.clone().unwrap_or_default(),

@@ -31,7 +31,7 @@ use tracing::{info, instrument};
 use crate::alerts::{self, Alert, AlertLedger, Channel, DeliveryReport, Recipient};
 use crate::config::{DemarcheKind, Settings};
 use crate::cycle::{Mappings, Services};
-use crate::ds::decode_dossier;
+use crate::ds::decode_dossier_text;
 use crate::ds::model::{Dossier, DossierState};
 use crate::milestones::{
     self, DossierLinks, Event, EventError, MilestonesConfig, PlannedAlert, ProjectSchedule, State,
@@ -228,7 +228,7 @@ async fn load_dossiers<'a>(
                 continue;
             }
             // Unreadable dossiers are reported by the sync and the pre-check already.
-            if let Some(Ok(dossier)) = stored.raw.as_ref().map(decode_dossier) {
+            if let Some(Ok(dossier)) = stored.raw.as_deref().map(decode_dossier_text) {
                 out.push(Loaded { dossier, mapping });
             }
         }

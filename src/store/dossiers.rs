@@ -103,8 +103,10 @@ pub struct StoredDossier {
     pub date_derniere_modification_annotations: Option<DateTime<Utc>>,
     pub date_passage_en_instruction: Option<DateTime<Utc>>,
     pub date_traitement: Option<DateTime<Utc>>,
-    /// The dossier as DS listed it last; decode it with `ds::decode_dossier`.
-    pub raw: Option<Value>,
+    /// The dossier's JSON text as DS listed it last; decode it with
+    /// `ds::decode_dossier_text` (a corrupt text is that dossier's decode error, not the
+    /// listing's).
+    pub raw: Option<String>,
     /// See [`applicant_content_hash`].
     pub content_hash: Option<String>,
     pub champs_changed_at: Option<DateTime<Utc>>,
@@ -1143,14 +1145,6 @@ fn dossier_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredDossier, Stor
         }
     };
     let raw: Option<String> = row.try_get("raw_json")?;
-    let raw = raw
-        .map(|s| {
-            serde_json::from_str(&s).map_err(|_| StoreError::Corrupt {
-                column: "dossiers.raw_json",
-                value: s.chars().take(80).collect(),
-            })
-        })
-        .transpose()?;
     let ts = |col: &'static str| -> Result<Option<DateTime<Utc>>, StoreError> {
         parse_opt_ts(col, row.try_get(col)?)
     };

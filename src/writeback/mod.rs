@@ -49,7 +49,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::config::{DemarcheSettings, WriteMode};
 use crate::cycle::{Mappings, Services};
 use crate::ds::model::{DemarcheDescriptors, Dossier};
-use crate::ds::{ApiError, MutationOutcome, decode_dossier};
+use crate::ds::{ApiError, MutationOutcome, decode_dossier_text};
 use crate::precheck::{self, PrecheckError, StoredCheck};
 use crate::rules::{ResolvedMapping, Verdict};
 use crate::store::{DossierStatus, StoreError};
@@ -468,7 +468,11 @@ impl Ctx<'_> {
         if stored.status != DossierStatus::Listed {
             return Ok((step, Flow::Continue));
         }
-        let Some(mut current) = stored.raw.as_ref().and_then(|raw| decode_dossier(raw).ok()) else {
+        let Some(mut current) = stored
+            .raw
+            .as_deref()
+            .and_then(|raw| decode_dossier_text(raw).ok())
+        else {
             debug!("stored dossier unreadable: not written");
             return Ok((step, Flow::Continue));
         };

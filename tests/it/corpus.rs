@@ -324,7 +324,8 @@ async fn raw_dossiers(env: &TestEnv, numbers: &[i64]) -> Vec<Value> {
     let mut out = Vec::new();
     for n in numbers {
         let stored = env.store.dossier(*n).await.expect("store").expect("stored");
-        out.push(stored.raw.expect("raw snapshot"));
+        let text = stored.raw.expect("raw snapshot");
+        out.push(serde_json::from_str(&text).expect("the snapshot is JSON"));
     }
     out
 }

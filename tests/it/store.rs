@@ -130,7 +130,8 @@ async fn a_page_and_its_position_are_committed_together_and_survive_a_restart() 
         stored.content_hash.as_deref(),
         Some(applicant_content_hash(&d).as_str())
     );
-    assert_eq!(stored.raw.unwrap()["number"], 42);
+    let snapshot: serde_json::Value = serde_json::from_str(&stored.raw.unwrap()).unwrap();
+    assert_eq!(snapshot["number"], 42);
     assert_eq!(stored.status, DossierStatus::Listed);
     assert_eq!(store.pending_checks(D).await.unwrap(), vec![42]);
     let history = store.history(42).await.unwrap();
