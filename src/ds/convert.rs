@@ -694,6 +694,8 @@ mod tests {
             ),
         ]);
         let d = decode_dossier(&raw).unwrap();
+        // From the text, the same dossier; the unknown type's name is read back from it.
+        assert_eq!(decode_dossier_text(&raw.to_string()).unwrap(), d);
         let values: Vec<&ChampValue> = d.champs.iter().map(|c| &c.value).collect();
         assert_eq!(values[0], &ChampValue::Text(Some("abc".into())));
         assert_eq!(values[1], &ChampValue::Checkbox(true));
@@ -753,6 +755,24 @@ mod tests {
         );
     }
 
+    /// The error of a bad node, which must be the same read from its text.
+    fn decode_error(raw: &Value) -> DecodeError {
+        let err = decode_dossier(raw).unwrap_err();
+        assert_eq!(decode_dossier_text(&raw.to_string()).unwrap_err(), err);
+        err
+    }
+
+    #[test]
+    fn a_node_that_is_not_json_is_an_error_not_a_panic() {
+        for text in ["", "{", "{\"number\": 42,", "nul", "[1, 2"] {
+            let err = decode_dossier_text(text).unwrap_err();
+            assert_eq!((err.number, err.path.as_str()), (None, "."), "{text:?}");
+            assert!(err.message.starts_with("JSON illisible"), "{err}");
+        }
+        assert_eq!(decode_error(&json!([1])).path, ".");
+        assert_eq!(decode_error(&json!(null)).path, ".");
+    }
+
     #[test]
     fn a_bad_value_names_the_dossier_and_the_champ() {
         let raw = dossier(vec![champ(
@@ -761,7 +781,7 @@ mod tests {
             "Date de signature",
             json!({"date": "12/07/2026"}),
         )]);
-        let err = decode_dossier(&raw).unwrap_err();
+        let err = decode_error(&raw);
         assert_eq!(err.number, Some(42));
         assert!(err.path.contains("Date de signature"), "{err}");
         assert!(err.path.starts_with("champs[0]"), "{err}");
@@ -772,17 +792,17 @@ mod tests {
             "Nombre de médecins adhérents",
             json!({"integer": [1]}),
         )]);
-        let err = decode_dossier(&raw).unwrap_err();
+        let err = decode_error(&raw);
         assert_eq!(err.number, Some(42));
         assert!(err.path.contains("Nombre de médecins adhérents"), "{err}");
 
         let mut raw = dossier(vec![]);
         raw["dateDepot"] = json!("hier");
-        let err = decode_dossier(&raw).unwrap_err();
+        let err = decode_error(&raw);
         assert_eq!(err.path, "dateDepot");
 
         let mut raw = dossier(vec![]);
         raw["state"] = json!("brouillon");
-        assert_eq!(decode_dossier(&raw).unwrap_err().path, "state");
+        assert_eq!(decode_error(&raw).path, "state");
     }
 }

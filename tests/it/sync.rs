@@ -159,6 +159,10 @@ async fn dossiers_on_several_pages_are_all_stored_once() {
     .unwrap();
     assert_eq!(report.new.len(), 250);
     assert_eq!(env.requests(LIST).len(), 3);
+    assert_eq!(
+        report.requests, 5,
+        "3 pages, then the two deletion listings"
+    );
     let stored = env.store.dossiers_of(1001).await.unwrap();
     assert_eq!(stored.len(), 250);
     assert_eq!(env.store.demarche_history(1001).await.unwrap().len(), 250);
@@ -217,6 +221,46 @@ async fn a_crash_between_two_pages_resumes_without_losing_or_repeating_anything(
     assert!(state.pass.is_none() && state.last_error.is_none());
     assert!(state.watermark >= watermark_after_page_1);
     assert_eq!(state.last_full_sync, Some(trunc(env.clock.now())));
+}
+
+#[tokio::test]
+async fn a_page_read_ahead_that_fails_leaves_every_page_before_it_committed() {
+    let env = TestEnv::with_dataset(Dataset::with_dossier_count(250)).await;
+    let client = env.client();
+    let d = env.demarche(1001);
+    // Pages 1 and 2 go through; page 3 fails on every attempt. The sync reads page 3 while it
+    // commits page 2: page 2 must still be committed, and the position saved with it.
+    env.sandbox
+        .push_fault(Fault::Delay(Duration::ZERO), 2, Some(LIST));
+    let attempts = 1 + env.settings.ds.max_retries as usize;
+    env.sandbox
+        .push_fault(Fault::Status(500), attempts, Some(LIST));
+
+    let err = sync_demarche(&client, &env.store, d, &env.clock, DAY)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SyncError::Api { demarche: 1001, .. }),
+        "{err:?}"
+    );
+    assert_eq!(env.store.dossiers_of(1001).await.unwrap().len(), 200);
+    let listed = env.requests(LIST);
+    assert_eq!(listed.len(), 2 + attempts, "no page asked for twice");
+    let page_3_cursor = listed[2].variables["after"].clone();
+    let state = env.store.sync_state(1001).await.unwrap();
+    assert_eq!(
+        json!(state.pass.expect("in progress").cursor),
+        page_3_cursor,
+        "the position saved is page 2's end"
+    );
+
+    env.sandbox.clear_logs();
+    let report = sync_demarche(&client, &env.store, d, &env.clock, DAY)
+        .await
+        .unwrap();
+    assert_eq!(env.requests(LIST).len(), 1);
+    assert_eq!(report.new.len(), 50);
+    assert_eq!(env.store.demarche_history(1001).await.unwrap().len(), 250);
 }
 
 /// The store keeps microseconds.
