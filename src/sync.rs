@@ -9,7 +9,7 @@
 //! - **Each page is one transaction**: its dossiers, the new watermark and the page cursor are
 //!   committed together. A crash, a kill or a dropped future resumes at the next page with the
 //!   same query; nothing is lost and nothing is recorded twice.
-//! - **Pages are read ahead** by a [`Pager`] task: page N+1 is asked for as soon as page N has
+//! - **Pages are read ahead** by a `Pager` task: page N+1 is asked for as soon as page N has
 //!   arrived, and each page is decoded and hashed on a blocking thread while the sync commits
 //!   the one before. A page is applied only when it answers the saved position, so reading
 //!   ahead never moves the saved cursor past what was committed; an error on a page read
