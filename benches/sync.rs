@@ -79,7 +79,9 @@ fn orchestrate(count: usize, rounds: usize) -> anyhow::Result<()> {
         "{:<36} {:>10} {:>9} {:>12} {:>14}",
         "phase", "wall", "requests", "dossiers/s", "peak RSS (kB)"
     );
+    let mut ratios = Vec::new();
     for round in 0..rounds {
+        let mut baseline = None;
         if round > 0 {
             std::fs::remove_file(&db).ok();
             std::fs::remove_file(db.with_extension("db-wal")).ok();
@@ -100,6 +102,11 @@ fn orchestrate(count: usize, rounds: usize) -> anyhow::Result<()> {
             if phase == "quiet" && requests != 1 {
                 bail!("a cycle with nothing changed made {requests} requests, not 1");
             }
+            match phase {
+                "baseline" => baseline = Some(out.wall),
+                "full" => ratios.extend(baseline.map(|b| out.wall.as_secs_f64() / b.as_secs_f64())),
+                _ => {}
+            }
             let rate = out.dossiers as f64 / out.wall.as_secs_f64().max(1e-9);
             println!(
                 "{label:<36} {:>8.3} s {requests:>9} {rate:>12.0} {:>14}",
@@ -110,6 +117,13 @@ fn orchestrate(count: usize, rounds: usize) -> anyhow::Result<()> {
     }
     let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
     println!();
+    let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+    let worst = ratios.iter().copied().fold(0.0, f64::max);
+    println!(
+        "full sync / baseline: {} × (target ≤ 1.2 ×: {})",
+        shown.join(", "),
+        if worst <= 1.2 { "met" } else { "NOT MET" }
+    );
     println!(
         "database: {} kB (plus WAL); sandbox peak RSS {} kB; finished {}",
         size / 1024,
