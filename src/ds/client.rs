@@ -104,16 +104,6 @@ struct NodeFailure {
 }
 
 impl DossiersPageText {
-    /// Number of dossiers (nodes) on the page.
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    /// True for a page without a dossier.
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-    }
-
     /// Reads every node into the model: pure CPU work, which the sync runs off the async
     /// threads. A node that cannot be read keeps its error, naming its number and field.
     pub fn decode(self) -> DossiersPage {
