@@ -521,15 +521,40 @@ fn association(c: &Champ) -> Parsed<Association> {
     }
 }
 
+/// Which slot of a row a child champ fills, from its folded label, remembered per label:
+/// every row of a repetition repeats the same labels, folded once instead of once a row.
+struct LabelSlots<'r, F> {
+    classify: F,
+    known: Vec<(&'r str, Option<usize>)>,
+}
+
+impl<'r, F: Fn(&str) -> Option<usize>> LabelSlots<'r, F> {
+    fn new(classify: F) -> Self {
+        Self {
+            classify,
+            known: Vec::new(),
+        }
+    }
+
+    fn slot(&mut self, label: &'r str) -> Option<usize> {
+        if let Some((_, slot)) = self.known.iter().find(|(l, _)| *l == label) {
+            return *slot;
+        }
+        let slot = (self.classify)(&normalize(label));
+        self.known.push((label, slot));
+        slot
+    }
+}
+
 /// Classifies a repetition row's children by their labels.
-fn row_values(
-    row: &Row,
-    classify: impl Fn(&str) -> Option<usize>,
+fn row_values<'r>(
+    row: &'r Row,
+    labels: &mut LabelSlots<'r, impl Fn(&str) -> Option<usize>>,
     slots: usize,
 ) -> Vec<Option<String>> {
     let mut out = vec![None; slots];
     for child in &row.champs {
-        if let Some(i) = classify(&normalize(&child.label))
+        if let Some(i) = labels.slot(&child.label)
             && out[i].is_none()
         {
             out[i] = match text(child) {
@@ -545,24 +570,21 @@ fn row_values(
 fn porteurs(c: &Champ) -> Parsed<Porteurs> {
     match &c.value {
         ChampValue::Repetition(rows) => {
+            let mut labels = LabelSlots::new(|l: &str| {
+                if l.contains("rpps") {
+                    Some(2)
+                } else if l.contains("specialit") {
+                    Some(1)
+                } else if l.contains("nom") || l.contains("identite") {
+                    Some(0)
+                } else {
+                    None
+                }
+            });
             let lignes: Vec<Porteur> = rows
                 .iter()
                 .map(|row| {
-                    let v = row_values(
-                        row,
-                        |l| {
-                            if l.contains("rpps") {
-                                Some(2)
-                            } else if l.contains("specialit") {
-                                Some(1)
-                            } else if l.contains("nom") || l.contains("identite") {
-                                Some(0)
-                            } else {
-                                None
-                            }
-                        },
-                        3,
-                    );
+                    let v = row_values(row, &mut labels, 3);
                     Porteur {
                         nom: v[0].clone(),
                         specialite: v[1].clone(),
@@ -589,31 +611,25 @@ fn porteurs(c: &Champ) -> Parsed<Porteurs> {
 fn gouvernance(c: &Champ) -> Parsed<Gouvernance> {
     match &c.value {
         ChampValue::Repetition(rows) => {
+            let mut labels = LabelSlots::new(|l: &str| {
+                if l.contains("voix") || l.contains("vote") {
+                    Some(2)
+                } else if l.contains("qualit")
+                    || l.contains("statut")
+                    || l.contains("fonction")
+                    || l.contains("role")
+                {
+                    Some(1)
+                } else if l.contains("nom") || l.contains("membre") || l.contains("identite") {
+                    Some(0)
+                } else {
+                    None
+                }
+            });
             let membres: Vec<Membre> = rows
                 .iter()
                 .map(|row| {
-                    let v = row_values(
-                        row,
-                        |l| {
-                            if l.contains("voix") || l.contains("vote") {
-                                Some(2)
-                            } else if l.contains("qualit")
-                                || l.contains("statut")
-                                || l.contains("fonction")
-                                || l.contains("role")
-                            {
-                                Some(1)
-                            } else if l.contains("nom")
-                                || l.contains("membre")
-                                || l.contains("identite")
-                            {
-                                Some(0)
-                            } else {
-                                None
-                            }
-                        },
-                        3,
-                    );
+                    let v = row_values(row, &mut labels, 3);
                     Membre {
                         nom: v[0].clone(),
                         qualite: v[1].clone(),

@@ -85,7 +85,10 @@ pub(super) fn evaluate(li: &LettreIntention, ctx: &RuleContext<'_>) -> Vec<Findi
     adh_01(li, derog, &mut out);
     adh_02(li, &terr, &groups, ctx, &mut out);
     let seat = jur_01(li, &mut out);
-    miss_01(li, &mut out);
+    // The free texts the keyword rules search, folded once.
+    let actions = li.actions.value().map(|t| normalize(t));
+    let cooperations = cooperation_text(li);
+    miss_01(li, actions.as_deref(), &mut out);
     if let Some(g) = li.gouvernance.value() {
         gouvernance(
             LiGouv01,
@@ -94,8 +97,8 @@ pub(super) fn evaluate(li: &LettreIntention, ctx: &RuleContext<'_>) -> Vec<Findi
             &mut out,
         );
     }
-    coop_01(li, &mut out);
-    hosp_01(li, &mut out);
+    coop_01(li, &cooperations, &mut out);
+    hosp_01(li, &cooperations, actions.as_deref(), &mut out);
     caisse_01(&terr, seat, ctx, &mut out);
     out
 }
@@ -1388,15 +1391,13 @@ const MISSION_B: &[&str] = &[
     "medecin traitant",
 ];
 
-/// LI-MISS-01: both activities of the mission socle.
-fn miss_01(li: &LettreIntention, out: &mut Vec<Finding>) {
+/// LI-MISS-01: both activities of the mission socle. `actions` is the actions champ folded by
+/// [`normalize`].
+fn miss_01(li: &LettreIntention, actions: Option<&str>, out: &mut Vec<Finding>) {
     if !li.actions.is_ok() && !li.actions_mission_socle.is_ok() {
         return; // LI-CONT-01 already says the actions are missing.
     }
-    let mut all = String::new();
-    if let Some(t) = li.actions.value() {
-        all.push_str(&normalize(t));
-    }
+    let mut all = actions.unwrap_or_default().to_owned();
     for o in li.actions_mission_socle.value().into_iter().flatten() {
         all.push(' ');
         all.push_str(&normalize(o));
@@ -1451,13 +1452,13 @@ fn cooperation_champs(li: &LettreIntention, f: Finding) -> Finding {
         .fold(f, |f, c| f.champ(c, None))
 }
 
-/// LI-COOP-01: cooperation with first-recourse actors, DAC, other ESS and hospitals.
-fn coop_01(li: &LettreIntention, out: &mut Vec<Finding>) {
+/// LI-COOP-01: cooperation with first-recourse actors, DAC, other ESS and hospitals. `all` is
+/// [`cooperation_text`].
+fn coop_01(li: &LettreIntention, all: &str, out: &mut Vec<Finding>) {
     if !li.cooperations.is_ok() && !li.cooperations_precisions.is_ok() {
         return; // LI-CONT-01 already says the cooperations are missing.
     }
-    let all = cooperation_text(li);
-    let has = |words: &[&str]| words.iter().any(|w| contains_words(&all, w));
+    let has = |words: &[&str]| words.iter().any(|w| contains_words(all, w));
     let missing: Vec<String> = [
         (
             &[
@@ -1523,15 +1524,21 @@ fn coop_01(li: &LettreIntention, out: &mut Vec<Finding>) {
     }
 }
 
-/// LI-HOSP-01: articulation with hospital professionals.
-fn hosp_01(li: &LettreIntention, out: &mut Vec<Finding>) {
+/// LI-HOSP-01: articulation with hospital professionals. `cooperations` is
+/// [`cooperation_text`], `actions` the actions champ folded by [`normalize`].
+fn hosp_01(
+    li: &LettreIntention,
+    cooperations: &str,
+    actions: Option<&str>,
+    out: &mut Vec<Finding>,
+) {
     if !li.cooperations.is_ok() && !li.cooperations_precisions.is_ok() {
         return;
     }
-    let mut all = cooperation_text(li);
-    if let Some(t) = li.actions.value() {
+    let mut all = cooperations.to_owned();
+    if let Some(t) = actions {
         all.push(' ');
-        all.push_str(&normalize(t));
+        all.push_str(t);
     }
     let words = [
         "hospitalier",
