@@ -176,15 +176,7 @@ async fn a_crash_between_two_pages_resumes_without_losing_or_repeating_anything(
     let client = env.client();
     let d = env.demarche(1001);
     // Page 1 goes through; page 2 fails on every attempt the client makes.
-    env.sandbox
-        .push_fault(Fault::Delay(Duration::ZERO), 1, Some(LIST));
-    let attempts = 1 + env.settings.ds.max_retries as usize;
-    env.sandbox
-        .push_fault(Fault::Status(500), attempts, Some(LIST));
-
-    let err = sync_demarche(&client, &env.store, d, &env.clock, DAY)
-        .await
-        .unwrap_err();
+    let err = sync_failing_at_page(&env, 2).await;
     assert!(
         matches!(err, SyncError::Api { demarche: 1001, .. }),
         "{err:?}"
@@ -230,15 +222,8 @@ async fn a_page_read_ahead_that_fails_leaves_every_page_before_it_committed() {
     let d = env.demarche(1001);
     // Pages 1 and 2 go through; page 3 fails on every attempt. The sync reads page 3 while it
     // commits page 2: page 2 must still be committed, and the position saved with it.
-    env.sandbox
-        .push_fault(Fault::Delay(Duration::ZERO), 2, Some(LIST));
+    let err = sync_failing_at_page(&env, 3).await;
     let attempts = 1 + env.settings.ds.max_retries as usize;
-    env.sandbox
-        .push_fault(Fault::Status(500), attempts, Some(LIST));
-
-    let err = sync_demarche(&client, &env.store, d, &env.clock, DAY)
-        .await
-        .unwrap_err();
     assert!(
         matches!(err, SyncError::Api { demarche: 1001, .. }),
         "{err:?}"
@@ -261,6 +246,25 @@ async fn a_page_read_ahead_that_fails_leaves_every_page_before_it_committed() {
     assert_eq!(env.requests(LIST).len(), 1);
     assert_eq!(report.new.len(), 50);
     assert_eq!(env.store.demarche_history(1001).await.unwrap().len(), 250);
+}
+
+/// Syncs démarche 1001 with its listing page `page` (1-based) failing on every attempt the
+/// client makes, the pages before it going through; returns the sync's error.
+async fn sync_failing_at_page(env: &TestEnv, page: usize) -> SyncError {
+    env.sandbox
+        .push_fault(Fault::Delay(Duration::ZERO), page - 1, Some(LIST));
+    let attempts = 1 + env.settings.ds.max_retries as usize;
+    env.sandbox
+        .push_fault(Fault::Status(500), attempts, Some(LIST));
+    sync_demarche(
+        &env.client(),
+        &env.store,
+        env.demarche(1001),
+        &env.clock,
+        DAY,
+    )
+    .await
+    .unwrap_err()
 }
 
 /// The store keeps microseconds.
