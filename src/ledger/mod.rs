@@ -39,7 +39,7 @@ use crate::milestones::{
 use crate::rules::{ResolvedMapping, extract_projet};
 use crate::store::{DossierStatus, Store, StoreError};
 
-pub use observe::{AUTHOR, ProjectDossiers, SUIVI_KEYS};
+pub use observe::{AUTHOR, ProjectDossiers};
 
 /// Why the ledger could not be read or updated.
 #[derive(Debug, thiserror::Error)]

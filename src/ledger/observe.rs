@@ -39,18 +39,6 @@ use crate::rules::{ResolvedMapping, extract_lettre};
 /// Who automatic events are recorded by.
 pub const AUTHOR: &str = "essbot";
 
-/// The suivi keys of interface.md, read from the annotations of a project's dossiers.
-pub const SUIVI_KEYS: [&str; 8] = [
-    "signature_contrat_amorcage",
-    "validation_projet_sante",
-    "refus_projet_sante",
-    "numero_finess",
-    "signature_contrat_dotation",
-    "deploiement_mission_socle",
-    "justificatifs_recus",
-    "nb_adherents_annuel",
-];
-
 /// One project's dossiers as stored: its lettre d'intention and, once linked, its projet de
 /// santé, each with the mapping of its démarche.
 #[derive(Debug, Clone, Copy)]
