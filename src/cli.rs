@@ -179,7 +179,8 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             let path = config::locate(cli.global.config.as_deref())?;
             let settings = config::load(&Source::File(path.clone()), &Env::from_process())?;
             if remote {
-                let problems = crate::commands::describe::check_remote(&settings).await;
+                let (problems, readings) = crate::commands::describe::check_remote(&settings).await;
+                print!("{readings}");
                 if !problems.is_empty() {
                     return Err(ConfigError { problems }.into());
                 }
@@ -361,23 +362,30 @@ async fn sandbox(args: SandboxArgs) -> Result<Outcome, CliError> {
     Ok(Outcome::Ok)
 }
 
-/// Lists, per démarche, the domain fields no champ is mapped onto: the rules that need them
-/// will say "not checked" in their reports, and the operator should know that up front.
+/// Lists, per démarche, the optional domain fields no champ is mapped onto and the rules that
+/// run without them: said once here (and at start), never in a dossier's report. A required
+/// field left unmapped is a configuration problem, reported before this.
 fn print_unmapped(settings: &Settings) {
     for d in &settings.demarches {
-        let missing: Vec<&str> = d
+        let missing: Vec<&crate::rules::fields::FieldDef> = d
             .kind
             .fields()
-            .iter()
-            .copied()
-            .filter(|f| !d.fields.contains_key(*f))
+            .filter(|f| !d.mapping.fields.contains_key(f.key))
             .collect();
         if !missing.is_empty() {
+            let keys: Vec<&str> = missing.iter().map(|f| f.key).collect();
+            let mut rules: Vec<&str> = missing
+                .iter()
+                .flat_map(|f| f.rules.iter().map(|r| r.as_str()))
+                .collect();
+            rules.sort_unstable();
+            rules.dedup();
             println!(
-                "démarche {} ({}): not checked (no champ mapped): {}",
+                "démarche {} ({}): optional fields not mapped: {}; rules that run without them: {}",
                 d.number,
                 d.kind.as_str(),
-                missing.join(", ")
+                keys.join(", "),
+                rules.join(", ")
             );
         }
     }

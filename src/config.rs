@@ -138,112 +138,9 @@ impl fmt::Debug for DatabaseSettings {
     }
 }
 
-/// The two kinds of ESS démarche.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DemarcheKind {
-    LettreIntention,
-    ProjetSante,
-}
-
-impl DemarcheKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::LettreIntention => "lettre_intention",
-            Self::ProjetSante => "projet_sante",
-        }
-    }
-
-    /// The domain fields of rules.md this kind of démarche may map.
-    pub fn fields(self) -> &'static [&'static str] {
-        match self {
-            Self::LettreIntention => LI_FIELDS,
-            Self::ProjetSante => PS_FIELDS,
-        }
-    }
-}
-
-/// Domain fields of a lettre d'intention (rules.md, "Inputs").
-pub const LI_FIELDS: &[&str] = &[
-    "porteurs",
-    "specialites",
-    "territoire_departements",
-    "territoire_region",
-    "perimetre",
-    "nb_medecins_specialite",
-    "nb_liberaux_specialite",
-    "nb_adherents",
-    "association",
-    "association_siret",
-    "cooperations",
-    "cooperations_precisions",
-    "gouvernance",
-    "actions",
-    "actions_mission_socle",
-    "derogation_demandee",
-    "derogation_motif",
-];
-
-/// Domain fields of a projet de santé (rules.md, "Inputs").
-pub const PS_FIELDS: &[&str] = &[
-    "lien_lettre_intention",
-    "diagnostic_territorial",
-    "missions_actions",
-    "indicateurs",
-    "indicateur_qualitatif",
-    "modalites_actualisation",
-    "gouvernance",
-    "plan_deploiement",
-    "nb_adherents",
-    "nb_liberaux_specialite",
-];
-
-/// Annotations essbot writes back.
-pub const ANNOTATION_KEYS: &[&str] = &["rapport", "conforme", "prochaine_echeance"];
-
-/// Annotations instructors fill and essbot reads (milestones.md, "Where the dates come from").
-pub const SUIVI_KEYS: &[&str] = &[
-    "signature_contrat_amorcage",
-    "validation_projet_sante",
-    "refus_projet_sante",
-    "numero_finess",
-    "signature_contrat_dotation",
-    "deploiement_mission_socle",
-    "justificatifs_recus",
-    "nb_adherents_annuel",
-];
-
-/// How a mapping names a champ: by label, or by its stable descriptor id (`id:Q2hhbXAtMTA0MQ==`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ChampRef {
-    Label(String),
-    Id(String),
-}
-
-impl FromStr for ChampRef {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        if s.is_empty() {
-            return Err("empty champ reference".into());
-        }
-        match s.strip_prefix("id:") {
-            Some("") => Err("`id:` needs a champ descriptor id after it".into()),
-            Some(id) => Ok(Self::Id(id.trim().to_owned())),
-            None => Ok(Self::Label(s.to_owned())),
-        }
-    }
-}
-
-impl fmt::Display for ChampRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Label(l) => write!(f, "« {l} »"),
-            Self::Id(id) => write!(f, "id:{id}"),
-        }
-    }
-}
+pub use crate::rules::mapping::{ChampRef, FieldRef, MappingSpec};
+pub use crate::rules::reference::ReferenceSettings;
+pub use crate::rules::{DemarcheKind, MappingError, ResolvedMapping};
 
 /// What essbot writes back to a démarche's dossiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -258,6 +155,51 @@ pub enum WriteMode {
     Annotations,
 }
 
+/// The names of the labels essbot keeps in step with the verdict, as the démarche spells them
+/// (rules.md: « Pré-contrôle : conforme / à vérifier / à compléter / dérogation CPN »).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LabelNames {
+    pub conforme: String,
+    pub a_verifier: String,
+    pub a_completer: String,
+    pub derogation_cpn: String,
+}
+
+impl Default for LabelNames {
+    fn default() -> Self {
+        Self {
+            conforme: "Pré-contrôle : conforme".into(),
+            a_verifier: "Pré-contrôle : à vérifier".into(),
+            a_completer: "Pré-contrôle : à compléter".into(),
+            derogation_cpn: "Pré-contrôle : dérogation CPN".into(),
+        }
+    }
+}
+
+impl LabelNames {
+    /// The label a verdict calls for.
+    pub fn for_verdict(&self, verdict: crate::rules::Verdict) -> &str {
+        use crate::rules::Verdict;
+        match verdict {
+            Verdict::Conforme => &self.conforme,
+            Verdict::AVerifier => &self.a_verifier,
+            Verdict::NonConforme => &self.a_completer,
+            Verdict::DerogationCpn => &self.derogation_cpn,
+        }
+    }
+
+    /// Every label essbot manages, in the order the diff lists them.
+    pub fn all(&self) -> [&str; 4] {
+        [
+            &self.conforme,
+            &self.a_verifier,
+            &self.a_completer,
+            &self.derogation_cpn,
+        ]
+    }
+}
+
 /// Write-back options of one démarche.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -265,6 +207,8 @@ pub struct WriteBackSettings {
     pub mode: WriteMode,
     pub labels: bool,
     pub message_usager: bool,
+    /// The labels' names on this démarche.
+    pub label_names: LabelNames,
 }
 
 impl Default for WriteBackSettings {
@@ -273,6 +217,7 @@ impl Default for WriteBackSettings {
             mode: WriteMode::Annotations,
             labels: true,
             message_usager: false,
+            label_names: LabelNames::default(),
         }
     }
 }
@@ -282,21 +227,35 @@ impl Default for WriteBackSettings {
 pub struct DemarcheSettings {
     pub number: i64,
     pub kind: DemarcheKind,
-    /// Domain field (rules.md) → champ.
-    pub fields: BTreeMap<String, ChampRef>,
-    /// `rapport`, `conforme`, `prochaine_echeance` → annotation.
-    pub annotations: BTreeMap<String, ChampRef>,
-    /// Follow-up annotations filled by staff (milestones.md) → annotation.
-    pub suivi: BTreeMap<String, ChampRef>,
+    /// Domain fields, annotations written and follow-up annotations read → champs.
+    pub mapping: MappingSpec,
     pub write_back: WriteBackSettings,
 }
 
-/// Reference data files; `None` means the table built into the binary (config/reference/).
-#[derive(Debug, Clone, Default)]
-pub struct ReferenceSettings {
-    pub specialites: Option<PathBuf>,
-    pub ess_existantes: Option<PathBuf>,
-    pub demographie: Option<PathBuf>,
+impl DemarcheSettings {
+    /// The mapping checked against the démarche's descriptors.
+    ///
+    /// # Errors
+    /// Every problem of the mapping.
+    pub fn resolve(
+        &self,
+        descriptors: &crate::ds::model::DemarcheDescriptors,
+    ) -> Result<ResolvedMapping, MappingError> {
+        crate::rules::resolve(self.number, self.kind, &self.mapping, descriptors)
+    }
+}
+
+impl Problem {
+    /// A mapping's problems as `config check` lists them, under `demarches[index]`.
+    pub fn from_mapping(index: usize, e: &MappingError) -> Vec<Problem> {
+        e.problems
+            .iter()
+            .map(|p| Problem {
+                path: format!("demarches[{index}].{}", p.key),
+                message: p.message.clone(),
+            })
+            .collect()
+    }
 }
 
 /// Alert channels and timing.
@@ -429,7 +388,7 @@ struct RawDemarche {
     number: Option<i64>,
     kind: Option<String>,
     #[serde(default)]
-    fields: BTreeMap<String, String>,
+    fields: BTreeMap<String, crate::rules::mapping::RawFieldRef>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
     #[serde(default)]
@@ -850,8 +809,8 @@ fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
         },
     };
 
-    for problem in raw.rules.problems() {
-        p.0.push(problem);
+    for (path, message) in raw.rules.problems() {
+        p.push(path, message);
     }
     for problem in raw.milestones.problems() {
         p.0.push(problem);
@@ -904,17 +863,18 @@ fn validate_demarche(i: usize, d: RawDemarche, p: &mut Collector) -> Option<Dema
         }
     };
     let kind = match d.kind.as_deref() {
-        Some("lettre_intention") => Some(DemarcheKind::LettreIntention),
-        Some("projet_sante") => Some(DemarcheKind::ProjetSante),
-        Some(other) => {
-            p.push(
-                at("kind"),
-                format!(
-                    "unknown kind {other:?}: expected \"lettre_intention\" or \"projet_sante\""
-                ),
-            );
-            None
-        }
+        Some(k) => match DemarcheKind::parse(k) {
+            Some(kind) => Some(kind),
+            None => {
+                p.push(
+                    at("kind"),
+                    format!(
+                        "unknown kind {k:?}: expected \"lettre_intention\" or \"projet_sante\""
+                    ),
+                );
+                None
+            }
+        },
         None => {
             p.push(
                 at("kind"),
@@ -923,6 +883,47 @@ fn validate_demarche(i: usize, d: RawDemarche, p: &mut Collector) -> Option<Dema
             None
         }
     };
+    // Fields: each key a field of the kind, each reference well formed (columns included),
+    // and every field a rule cannot run without mapped.
+    let mut fields = BTreeMap::new();
+    for (key, raw) in d.fields {
+        let def = kind.and_then(|k| k.field(&key));
+        if let Some(k) = kind
+            && def.is_none()
+        {
+            p.push(
+                at(&format!("fields.{key}")),
+                format!(
+                    "unknown key; a {} démarche maps: {}",
+                    k.as_str(),
+                    k.field_keys().join(", ")
+                ),
+            );
+            continue;
+        }
+        match raw.parse(def) {
+            Ok(r) => {
+                fields.insert(key, r);
+            }
+            Err(problems) => {
+                for (sub, message) in problems {
+                    let sub = if sub.is_empty() {
+                        String::new()
+                    } else {
+                        format!(".{sub}")
+                    };
+                    p.push(at(&format!("fields.{key}{sub}")), message);
+                }
+            }
+        }
+    }
+    if let Some(k) = kind {
+        for problem in
+            crate::rules::mapping::unmapped_required(k, fields.keys().map(String::as_str))
+        {
+            p.push(at(&problem.key), problem.message);
+        }
+    }
     let mut refs = |section: &str, map: BTreeMap<String, String>, allowed: &[&str]| {
         let mut out = BTreeMap::new();
         for (key, value) in map {
@@ -942,13 +943,10 @@ fn validate_demarche(i: usize, d: RawDemarche, p: &mut Collector) -> Option<Dema
         }
         out
     };
-    let fields = refs(
-        "fields",
-        d.fields,
-        kind.map(DemarcheKind::fields).unwrap_or(&[]),
-    );
-    let annotations = refs("annotations", d.annotations, ANNOTATION_KEYS);
-    let suivi = refs("suivi", d.suivi, SUIVI_KEYS);
+    let annotation_keys: Vec<&str> = crate::rules::fields::annotation_keys().collect();
+    let suivi_keys: Vec<&str> = crate::rules::fields::suivi_keys().collect();
+    let annotations = refs("annotations", d.annotations, &annotation_keys);
+    let suivi = refs("suivi", d.suivi, &suivi_keys);
     if d.write_back.mode != WriteMode::Off {
         for needed in ["rapport", "conforme"] {
             if !annotations.contains_key(needed) {
@@ -959,12 +957,35 @@ fn validate_demarche(i: usize, d: RawDemarche, p: &mut Collector) -> Option<Dema
             }
         }
     }
+    let names = &d.write_back.label_names;
+    for (key, name) in [
+        ("conforme", &names.conforme),
+        ("a_verifier", &names.a_verifier),
+        ("a_completer", &names.a_completer),
+        ("derogation_cpn", &names.derogation_cpn),
+    ] {
+        if name.trim().is_empty() {
+            p.push(
+                at(&format!("write_back.label_names.{key}")),
+                "empty label name",
+            );
+        }
+    }
+    let distinct: std::collections::BTreeSet<&str> = names.all().into_iter().collect();
+    if distinct.len() < 4 {
+        p.push(
+            at("write_back.label_names"),
+            "the four labels must have different names",
+        );
+    }
     Some(DemarcheSettings {
         number: number?,
         kind: kind?,
-        fields,
-        annotations,
-        suivi,
+        mapping: MappingSpec {
+            fields,
+            annotations,
+            suivi,
+        },
         write_back: d.write_back,
     })
 }

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{Problem, Settings};
 use crate::ds::DsClient;
 use crate::ds::model::DemarcheDescriptors;
 use crate::precheck;
@@ -124,14 +124,14 @@ pub async fn mappings(services: &Services, refresh: bool) -> Result<Mappings, Cy
                 }
             },
         };
-        match rules::resolve(demarche, &descriptors) {
+        match demarche.resolve(&descriptors) {
             Ok(m) => {
                 out.resolved.insert(demarche.number, m);
             }
             Err(e) => {
                 out.errors.insert(
                     demarche.number,
-                    e.to_problems(index)
+                    Problem::from_mapping(index, &e)
                         .into_iter()
                         .map(|p| p.to_string())
                         .collect(),

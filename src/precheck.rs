@@ -323,17 +323,14 @@ async fn save(
 
 /// The store's spelling of a verdict.
 pub fn verdict_str(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Conforme => "conforme",
-        Verdict::NonConforme => "non_conforme",
-        Verdict::DerogationCpn => "derogation_cpn",
-    }
+    v.as_str()
 }
 
 fn severity_str(s: Severity) -> &'static str {
     match s {
         Severity::Bloquant => "bloquant",
         Severity::Derogation => "derogation",
+        Severity::AVerifier => "a_verifier",
         Severity::Avertissement => "avertissement",
         Severity::Info => "info",
     }

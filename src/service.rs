@@ -1,8 +1,9 @@
 //! `essbot run`: the daemon's start-up checks, its loop and its HTTP listener, wired together.
 //!
 //! Start-up order matters to systemd: take the instance lock, open the store (migrations),
-//! resolve every démarche's mapping against DS, and only then send `READY=1`; a configuration
-//! that names champs the démarche lacks stops the start with exit code 2.
+//! resolve every démarche's mapping against DS, and only then send `READY=1`. A démarche whose
+//! configuration names champs it lacks is logged as an error and left out; when no démarche
+//! can be checked the start stops with exit code 2.
 
 use std::sync::Arc;
 
@@ -28,11 +29,14 @@ pub enum StartError {
     Runtime(#[from] anyhow::Error),
 }
 
-/// Opens everything `run` needs, checking the mappings against DS: a mapping error is a
-/// configuration error (exit 2); DS being unreachable is not (the cycle records it).
+/// Opens everything `run` needs, checking the mappings against DS. A démarche whose mapping
+/// fails is said loudly and left out (synced, neither checked nor written to) while the others
+/// run; only when no démarche can be checked at all is it a configuration error (exit 2). DS
+/// being unreachable is not one (the cycle records it).
 ///
 /// # Errors
-/// [`StartError::Config`] listing every mapping problem, or a runtime failure.
+/// [`StartError::Config`] listing every mapping problem when none resolves, or a runtime
+/// failure.
 pub async fn start(
     settings: Settings,
     clock: Arc<dyn Clock>,
@@ -49,18 +53,39 @@ pub async fn start(
     for (demarche, why) in &mappings.unavailable {
         warn!(demarche, problem = %why, "DS unreachable at start: the cycle will retry");
     }
-    let problems: Vec<Problem> = mappings
-        .errors
-        .iter()
-        .flat_map(|(demarche, list)| {
-            list.iter().map(move |p| Problem {
-                path: format!("démarche {demarche}"),
-                message: p.clone(),
+    for (demarche, list) in &mappings.errors {
+        for p in list {
+            error!(
+                demarche,
+                problem = %p,
+                "mapping problem: this démarche is synced but neither checked nor written to until the configuration is fixed (essbot config check --remote)"
+            );
+        }
+    }
+    for m in mappings.resolved.values() {
+        if !m.not_mapped.is_empty() {
+            info!(
+                demarche = m.demarche,
+                fields = %m.not_mapped.join(", "),
+                rules = %m.rules_without_input().join(", "),
+                "optional fields not mapped: these rules run without them"
+            );
+        }
+    }
+    if mappings.resolved.is_empty() && mappings.unavailable.is_empty() {
+        let problems: Vec<Problem> = mappings
+            .errors
+            .iter()
+            .flat_map(|(demarche, list)| {
+                list.iter().map(move |p| Problem {
+                    path: format!("démarche {demarche}"),
+                    message: p.clone(),
+                })
             })
-        })
-        .collect();
-    if !problems.is_empty() {
-        return Err(ConfigError { problems }.into());
+            .collect();
+        if !problems.is_empty() {
+            return Err(ConfigError { problems }.into());
+        }
     }
     Ok((services, lock))
 }

@@ -174,7 +174,7 @@ pub async fn evaluate(
     let dossier = fetch(&client, number).await?;
     let descriptors = configured_descriptors(&client, settings).await?;
     let demarche = owning_demarche(&dossier, settings, &descriptors)?;
-    let mapping = rules::resolve(demarche, &descriptors[&demarche.number])?;
+    let mapping = demarche.resolve(&descriptors[&demarche.number])?;
 
     // Mappings of the lettre d'intention démarches, to read the stored lettres. One that does
     // not resolve is left out here: `config check --remote` reports it.
@@ -183,7 +183,7 @@ pub async fn evaluate(
         .iter()
         .filter(|d| d.kind == DemarcheKind::LettreIntention)
         .filter_map(|d| {
-            let m = rules::resolve(d, descriptors.get(&d.number)?).ok()?;
+            let m = d.resolve(descriptors.get(&d.number)?).ok()?;
             Some((d.number, m))
         })
         .collect();
@@ -210,10 +210,11 @@ pub async fn evaluate(
     };
     let report = rules::check(&dossier, &mapping, &ctx);
     let mut mapping_notes = mapping.notes.clone();
-    if !mapping.not_checked.is_empty() {
+    if !mapping.not_mapped.is_empty() {
         mapping_notes.push(format!(
-            "champs non configurés, règles correspondantes non vérifiées : {}",
-            mapping.not_checked.join(", ")
+            "optional fields not mapped: {}; rules run without them: {}",
+            mapping.not_mapped.join(", "),
+            mapping.rules_without_input().join(", ")
         ));
     }
     Ok(CheckOutcome {

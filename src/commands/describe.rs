@@ -33,27 +33,30 @@ pub async fn describe(settings: &Settings, number: i64) -> Result<String, Comman
 }
 
 /// Every problem of every configured démarche's mapping against DS, each with its key path
-/// (`demarches[0].fields.nb_adherents`) and, for a champ not found, the closest labels. Empty
-/// when every mapping resolves. A démarche DS does not give (no access, unknown number, DS
-/// down) is one problem at `demarches[i]`; no token is one problem at `ds.token`.
-pub async fn check_remote(settings: &Settings) -> Vec<Problem> {
+/// (`demarches[0].fields.nb_adherents`) and, for a champ not found, the closest labels (empty
+/// when every mapping resolves); and, for operators, how each mapped champ and column of each
+/// démarche will be read, with the remarks of the mapping and the rules that run without an
+/// optional field. A démarche DS does not give (no access, unknown number, DS down) is one
+/// problem at `demarches[i]`; no token is one problem at `ds.token`.
+pub async fn check_remote(settings: &Settings) -> (Vec<Problem>, String) {
     let client = match DsClient::new(&settings.ds) {
         Ok(c) => c,
         Err(e) => {
-            return vec![Problem {
+            let problem = Problem {
                 path: "ds.token".into(),
                 message: e.to_string(),
-            }];
+            };
+            return (vec![problem], String::new());
         }
     };
     let mut problems = Vec::new();
+    let mut readings = String::new();
     for (index, demarche) in settings.demarches.iter().enumerate() {
         match client.demarche_descriptors(demarche.number).await {
-            Ok(descriptors) => {
-                if let Err(e) = rules::resolve(demarche, &descriptors) {
-                    problems.extend(e.to_problems(index));
-                }
-            }
+            Ok(descriptors) => match demarche.resolve(&descriptors) {
+                Ok(m) => readings.push_str(&render_readings(&m)),
+                Err(e) => problems.extend(Problem::from_mapping(index, &e)),
+            },
             Err(e) => problems.push(Problem {
                 path: format!("demarches[{index}]"),
                 message: format!(
@@ -63,5 +66,24 @@ pub async fn check_remote(settings: &Settings) -> Vec<Problem> {
             }),
         }
     }
-    problems
+    (problems, readings)
+}
+
+/// How essbot will read one démarche's dossiers.
+fn render_readings(m: &rules::ResolvedMapping) -> String {
+    let mut out = format!("démarche {} ({}):\n", m.demarche, m.kind.as_str());
+    for line in m.readings() {
+        out.push_str(&format!("  {line}\n"));
+    }
+    for note in &m.notes {
+        out.push_str(&format!("  note: {note}\n"));
+    }
+    if !m.not_mapped.is_empty() {
+        out.push_str(&format!(
+            "  optional fields not mapped: {}; rules that run without them: {}\n",
+            m.not_mapped.join(", "),
+            m.rules_without_input().join(", ")
+        ));
+    }
+    out
 }

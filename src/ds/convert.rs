@@ -423,9 +423,16 @@ impl Conv<'_> {
                     name: x.name,
                 }),
             },
-            // Without its fragment DS sends an address as a TextChamp holding its label: the
-            // model keeps that reading (essbot's rules do not use addresses).
-            On::AddressChamp(t) => ChampValue::Text(t.address.map(|a| a.label)),
+            // The label as written, and where DS geocoded it (the association's seat is read
+            // from the commune's INSEE code, never from the postal code).
+            On::AddressChamp(t) => ChampValue::Address {
+                label: t.address.map(|a| a.label),
+                city_code: t.commune.map(|c| c.code),
+                departement: t.departement.map(|d| CodeName {
+                    code: d.code,
+                    name: d.name,
+                }),
+            },
             On::PaysChamp(t) => ChampValue::Text(t.pays.map(|p| p.name)),
             On::RNAChamp(t) => ChampValue::Rna(t.rna.map(|r| model::Rna {
                 id: r.id,

@@ -207,6 +207,13 @@ pub enum ChampValue {
         commune: Option<CodeName>,
         departement: Option<CodeName>,
     },
+    /// `AddressChamp`: the address as written and where it lies (commune INSEE code,
+    /// département), as DS geocoded it.
+    Address {
+        label: Option<String>,
+        city_code: Option<String>,
+        departement: Option<CodeName>,
+    },
     /// `RNAChamp`: the association found in the RNA, if any.
     Rna(Option<Rna>),
     /// `SiretChamp.etablissement`.

@@ -3,49 +3,71 @@
 //! projects and "today" come in as arguments, so every rule is unit-tested at its boundaries.
 //!
 //! The path of a dossier through the rulebook:
-//! 1. [`mapping::resolve`] checks once, per démarche, that the configured champs exist and can
-//!    give the domain field they are mapped to ([`ResolvedMapping`]);
-//! 2. [`extract::extract_lettre`] / [`extract::extract_projet`] read a [`Dossier`]'s typed values
+//! 1. [`fields`] defines each domain field once (the champ types that give it, how it is read,
+//!    the rules that need it);
+//! 2. [`mapping::resolve`] checks once, per démarche, that the configured champs (and columns
+//!    of repetitions) exist and can give their field ([`ResolvedMapping`]);
+//! 3. [`extract::extract_lettre`] / [`extract::extract_projet`] read a [`Dossier`]'s typed values
 //!    into domain inputs where every field is a [`Read`]: a value, or why there is none;
-//! 3. [`evaluate_lettre`] / [`evaluate_projet`] apply the rules and return [`Finding`]s;
-//! 4. [`Report`] orders them, gives the [`Verdict`] and renders the French annotation text.
+//! 4. [`evaluate_lettre`] / [`evaluate_projet`] apply the rules and return [`Finding`]s;
+//! 5. [`Report`] orders them, gives the [`Verdict`] and renders the French annotation text.
 //!
-//! [`check`] does 2 to 4 for one dossier; [`check_batch`] for many.
+//! One file per family of rules, each holding its rules and their tests, named by rule id:
+//! `grep -rni 'li.terr.01' src` finds LI-TERR-01's code (`li_terr_01`) and its tests
+//! (`li_terr_01_…`). The vocabularies the text-reading rules search are in [`vocab`].
+//!
+//! [`check`] does 3 to 5 for one dossier; [`check_batch`] for many.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{DemarcheKind, Problem};
 use crate::ds::model::{Dossier, DossierState};
 
+mod common;
+mod contenu;
+mod cooperations;
+mod effectifs;
 pub mod extract;
-mod lettre;
+pub mod fields;
+mod gouvernance;
+mod indicateurs;
+mod juridique;
+mod lien;
 pub mod mapping;
-mod projet;
+mod mission;
+mod read;
 pub mod reference;
 pub mod report;
+mod specialite;
+mod territoire;
 pub mod text;
+pub mod vocab;
 
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
-mod rule_tests;
-#[cfg(test)]
 pub(crate) mod testutil;
 
 pub use extract::{LettreIntention, ProjetSante, Read, extract_lettre, extract_projet};
-pub use mapping::{MappingError, ResolvedChamp, ResolvedMapping, describe, resolve};
+pub use fields::DemarcheKind;
+pub use lien::echeance_projet_sante;
+pub use mapping::{
+    ChampRef, FieldRef, MappingError, MappingSpec, ResolvedChamp, ResolvedMapping, describe,
+    resolve,
+};
 pub use reference::{ReferenceData, ReferenceError, ReferenceSources};
 pub use report::{Report, Verdict};
 
 /// Version of the rulebook, written at the end of every report and part of its fingerprint:
 /// bump it whenever a rule's logic or wording changes, so that dossiers are re-annotated.
-/// Read as: cahier des charges of January 2025, third revision of our rules (r2: applicant
+/// Read as: cahier des charges of January 2025, fourth revision of our rules (r2: applicant
 /// values quoted as plain text, see [`text::plain`]; r3: LI-TERR-02 names every overlapping
-/// dossier in one finding per severity).
-pub const RULEBOOK_VERSION: &str = "2025.01-r3";
+/// dossier in one finding per severity; r4: any ARS form read as the cahier means it — the
+/// severity `a_verifier`, derogations carried from the lettre to the projet, nothing asked that
+/// the cahier does not ask, no report line about the configuration).
+pub const RULEBOOK_VERSION: &str = "2025.01-r4";
 
 /// How serious a finding is (rules.md, "Severities"); the order is the report's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -55,7 +77,10 @@ pub enum Severity {
     Bloquant,
     /// Not met, but the CPN may grant an exception: to be submitted, never compliant.
     Derogation,
-    /// A human must look at it.
+    /// A condition essbot could not establish from what the dossier says (free text read by a
+    /// vocabulary): a human must read it. Never decided by a vocabulary alone as `Bloquant`.
+    AVerifier,
+    /// Something a human should look at that is not a condition of the cahier as filed.
     Avertissement,
     /// A computed fact useful to the instructor.
     Info,
@@ -67,6 +92,7 @@ impl Severity {
         match self {
             Self::Bloquant => "bloquant",
             Self::Derogation => "dérogation",
+            Self::AVerifier => "à vérifier",
             Self::Avertissement => "avertissement",
             Self::Info => "info",
         }
@@ -154,7 +180,8 @@ pub struct Evidence {
 pub struct Finding {
     /// The rule of rules.md that produced it.
     pub rule: RuleId,
-    /// Decides the verdict: any `bloquant` or `derogation` makes the dossier non-compliant.
+    /// Decides the verdict: any `bloquant`, `derogation` or `a_verifier` keeps the dossier from
+    /// being compliant.
     pub severity: Severity,
     /// French, for an ARS instructor: what was found and what was expected; no final period.
     pub message: String,
@@ -220,6 +247,9 @@ pub struct KnownProject {
     pub groupes: Vec<String>,
     /// Département codes.
     pub departements: Vec<String>,
+    /// The lettre asked the CPN for a derogation: a projet de santé that follows it gets
+    /// `derogation`, not `bloquant`, on the thresholds (rules.md, principle 5).
+    pub derogation: bool,
 }
 
 impl KnownProject {
@@ -246,7 +276,8 @@ impl KnownProject {
             .value()
             .into_iter()
             .flatten()
-            .filter_map(|s| reference.match_specialite(s))
+            .flat_map(|s| reference.specialites_in(s).groups)
+            .filter(|g| !g.exclue)
             .map(|g| g.id.clone())
             .collect();
         Self {
@@ -254,7 +285,11 @@ impl KnownProject {
             etat,
             date_depot: li.date_depot,
             groupes: groupes.into_iter().collect(),
-            departements: lettre::territory(li, reference).codes.into_iter().collect(),
+            departements: territoire::territory(li, reference)
+                .codes
+                .into_iter()
+                .collect(),
+            derogation: li.derogation_demandee.value() == Some(&true),
         }
     }
 }
@@ -335,12 +370,43 @@ pub struct RuleContext<'a> {
 
 /// Applies every lettre d'intention rule.
 pub fn evaluate_lettre(li: &LettreIntention, ctx: &RuleContext<'_>) -> Vec<Finding> {
-    lettre::evaluate(li, ctx)
+    let mut out = Vec::new();
+    let derog = common::derogation(li, &mut out);
+    let terr = territoire::territory(li, ctx.reference);
+    contenu::li_cont_01(li, ctx, &mut out);
+    territoire::li_terr_01(li, &terr, derog, ctx, &mut out);
+    let groups = specialite::li_spec_01(li, derog, ctx, &mut out);
+    territoire::li_terr_02(li, &terr, &groups, ctx, &mut out);
+    specialite::li_spec_02(li, ctx, &mut out);
+    effectifs::li_demo_01(li, derog, &mut out);
+    effectifs::li_adh_01(li, derog, &mut out);
+    effectifs::li_adh_02(li, &terr, &groups, ctx, &mut out);
+    let seat = juridique::li_jur_01(li, &mut out);
+    // The free texts the vocabulary rules search, folded once.
+    let texts = common::Texts::of(li);
+    mission::li_miss_01(li, &texts, &mut out);
+    if let Read::Ok { champ, value } = &li.gouvernance {
+        gouvernance::gouvernance(RuleId::LiGouv01, champ, value, ctx, &mut out);
+    }
+    cooperations::li_coop_01(li, &texts, &mut out);
+    cooperations::li_hosp_01(li, &texts, &mut out);
+    territoire::li_caisse_01(li, &terr, seat, ctx, &mut out);
+    out
 }
 
 /// Applies every projet de santé rule.
 pub fn evaluate_projet(ps: &ProjetSante, ctx: &RuleContext<'_>) -> Vec<Finding> {
-    projet::evaluate(ps, ctx)
+    let mut out = Vec::new();
+    let li = lien::ps_link_01(ps, ctx, &mut out);
+    lien::ps_del_01(ps, li, &mut out);
+    contenu::ps_cont_01(ps, ctx, &mut out);
+    indicateurs::ps_ind_01(ps, ctx, &mut out);
+    indicateurs::ps_ind_02(ps, &mut out);
+    effectifs::ps_adh_01(ps, li, &mut out);
+    if let Read::Ok { champ, value } = &ps.gouvernance {
+        gouvernance::gouvernance(RuleId::PsGouv01, champ, value, ctx, &mut out);
+    }
+    out
 }
 
 /// Extracts, evaluates and reports one dossier of the démarche `mapping` was resolved for.
@@ -396,24 +462,24 @@ impl Default for RulesConfig {
 }
 
 impl RulesConfig {
-    /// Problems of this section, for `essbot config check`.
-    pub fn problems(&self) -> Vec<Problem> {
+    /// Problems of this section, for `essbot config check`: (key path, what is wrong).
+    pub fn problems(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         if self.demography_tolerance_pct == 0 || self.demography_tolerance_pct > 100 {
-            out.push(Problem {
-                path: "rules.demography_tolerance_pct".into(),
-                message: "must be between 1 and 100".into(),
-            });
+            out.push((
+                "rules.demography_tolerance_pct".into(),
+                "must be between 1 and 100".into(),
+            ));
         }
         if self
             .pathology_keywords
             .iter()
             .any(|k| text::normalize(k).is_empty())
         {
-            out.push(Problem {
-                path: "rules.pathology_keywords".into(),
-                message: "contains an empty keyword".into(),
-            });
+            out.push((
+                "rules.pathology_keywords".into(),
+                "contains an empty keyword".into(),
+            ));
         }
         out
     }

@@ -6,7 +6,10 @@ use proptest::prelude::*;
 
 use super::testutil::*;
 use super::*;
-use crate::ds::model::{ChampValue, CodeName, Etablissement, File, LinkedDossier, Rna, Row};
+use crate::ds::model::{
+    ChampDescriptor, ChampValue, CodeName, DemarcheDescriptors, Etablissement, File, LinkedDossier,
+    Rna, Row,
+};
 
 fn any_text() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -99,6 +102,16 @@ fn leaf_value() -> impl Strategy<Value = ChampValue> {
                     .collect(),
             )
         }),
+        (
+            proptest::option::of(any_text()),
+            proptest::option::of(any_text()),
+            proptest::option::of(code_name())
+        )
+            .prop_map(|(label, city_code, departement)| ChampValue::Address {
+                label,
+                city_code,
+                departement
+            }),
         any_text().prop_map(|typename| ChampValue::Other { typename }),
         Just(ChampValue::Date(None)),
     ]
@@ -158,6 +171,85 @@ fn mutate(mut d: Dossier, changes: &[Change], display: &[Option<String>]) -> Dos
 
 fn ok<T>(r: &Read<T>) -> bool {
     r.is_ok()
+}
+
+/// The démarche with every label (champs, columns, annotations) renamed by `rename`, and the
+/// mapping renamed alike: every field by its new label, every repetition's columns named.
+fn renamed(
+    kind: DemarcheKind,
+    desc: &DemarcheDescriptors,
+    spec: &MappingSpec,
+    rename: &dyn Fn(&str) -> String,
+) -> (DemarcheDescriptors, MappingSpec) {
+    let resolved = resolve(desc.number, kind, spec, desc).unwrap();
+    fn walk(ds: &mut [ChampDescriptor], rename: &dyn Fn(&str) -> String) {
+        for d in ds {
+            d.label = rename(&d.label);
+            walk(&mut d.children, rename);
+        }
+    }
+    let mut new_desc = desc.clone();
+    walk(&mut new_desc.champs, rename);
+    walk(&mut new_desc.annotations, rename);
+    let label = |l: &str| ChampRef::Label(rename(l));
+    let new_spec = MappingSpec {
+        fields: resolved
+            .fields
+            .iter()
+            .map(|(k, c)| {
+                let columns = c
+                    .columns
+                    .iter()
+                    .map(|(key, cols)| {
+                        (
+                            (*key).to_owned(),
+                            cols.iter().map(|x| label(&x.label)).collect(),
+                        )
+                    })
+                    .collect();
+                (
+                    k.clone(),
+                    FieldRef {
+                        champ: label(&c.label),
+                        columns,
+                    },
+                )
+            })
+            .collect(),
+        annotations: resolved
+            .annotations
+            .iter()
+            .map(|(k, c)| (k.clone(), label(&c.label)))
+            .collect(),
+        suivi: resolved
+            .suivi
+            .iter()
+            .map(|(k, c)| (k.clone(), label(&c.label)))
+            .collect(),
+    };
+    (new_desc, new_spec)
+}
+
+/// What a verdict rests on: the verdict and each finding's rule and severity.
+fn outcome(r: &Report) -> (Verdict, Vec<(RuleId, Severity)>) {
+    (
+        r.verdict,
+        r.findings.iter().map(|f| (f.rule, f.severity)).collect(),
+    )
+}
+
+/// A label no demo heuristic knows: letters from the seed.
+fn scramble(seed: u64) -> impl Fn(&str) -> String {
+    move |l: &str| {
+        let mut h = seed ^ 0x9e37_79b9_7f4a_7c15;
+        for b in l.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+        let letters: String = (0..10)
+            .map(|i| char::from(b'a' + ((h >> (i * 5)) % 26) as u8))
+            .collect();
+        format!("Q{letters}")
+    }
 }
 
 proptest! {
@@ -221,6 +313,34 @@ proptest! {
         }
         prop_assert_eq!(report.text(), check(&d, &ps_mapping(), &c.ctx()).text());
         prop_assert_eq!(report.text().lines().count(), report.findings.len() + 2);
+    }
+
+    /// Renaming every label of the form, and the mapping alike, changes no verdict: the rules
+    /// read champs by the mapping, never by their wording.
+    #[test]
+    fn renaming_every_label_changes_no_verdict(
+        changes in proptest::collection::vec(change(), 17),
+        display in proptest::collection::vec(proptest::option::of(any_text()), 17),
+        seed in any::<u64>(),
+        projet in any::<bool>(),
+    ) {
+        let c = Ctx::new();
+        let (kind, desc, spec, dossier) = if projet {
+            (DemarcheKind::ProjetSante, ps_descriptors(), ps_spec(), ps_dossier())
+        } else {
+            (DemarcheKind::LettreIntention, li_descriptors(), li_spec(), li_dossier())
+        };
+        let d = mutate(dossier, &changes, &display);
+        let before = check(&d, &resolve(desc.number, kind, &spec, &desc).unwrap(), &c.ctx());
+        let rename = scramble(seed);
+        let (new_desc, new_spec) = renamed(kind, &desc, &spec, &rename);
+        let new_mapping = resolve(desc.number, kind, &new_spec, &new_desc).unwrap();
+        let mut relabelled = d.clone();
+        for ch in &mut relabelled.champs {
+            ch.label = rename(&ch.label);
+        }
+        let after = check(&relabelled, &new_mapping, &c.ctx());
+        prop_assert_eq!(outcome(&before), outcome(&after), "{}\n---\n{}", before.text(), after.text());
     }
 
     #[test]

@@ -9,7 +9,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use super::text::normalize;
-use crate::config::ReferenceSettings;
+
+/// Reference data files (`[reference]` in the configuration); `None` means the table built
+/// into the binary (config/reference/).
+#[derive(Debug, Clone, Default)]
+pub struct ReferenceSettings {
+    pub specialites: Option<PathBuf>,
+    pub ess_existantes: Option<PathBuf>,
+    pub demographie: Option<PathBuf>,
+}
 
 /// Built-in specialty groups (config/reference/specialites.csv).
 pub const SPECIALITES_CSV: &str = include_str!("../../config/reference/specialites.csv");
@@ -153,6 +161,11 @@ pub struct ReferenceData {
     departements_by_name: BTreeMap<String, String>,
     regions: BTreeMap<String, Region>,
     regions_by_name: BTreeMap<String, String>,
+    /// Folded names of départements and régions (and without their article: "reunion"), for
+    /// reading a territory written in words.
+    places: BTreeMap<String, Place>,
+    /// Most words in one of those names.
+    place_words: usize,
     ess: Vec<RegisteredEss>,
     demographie: Option<Demography>,
 }
@@ -186,6 +199,8 @@ impl ReferenceData {
                 .values()
                 .map(|r| (normalize(&r.nom), r.code.clone()))
                 .collect(),
+            places: BTreeMap::new(),
+            place_words: 1,
             specialites,
             departements,
             regions,
@@ -201,6 +216,26 @@ impl ReferenceData {
             for c in &g.codes {
                 data.by_code.insert(c.clone(), i);
             }
+        }
+        let names = data
+            .regions
+            .values()
+            .map(|r| (normalize(&r.nom), Place::Region(r.code.clone())))
+            .chain(
+                data.departements
+                    .values()
+                    .map(|d| (normalize(&d.nom), Place::Departement(d.code.clone()))),
+            );
+        for (name, place) in names {
+            for article in ["la ", "le ", "les ", "l "] {
+                if let Some(bare) = name.strip_prefix(article) {
+                    data.places.entry(bare.to_owned()).or_insert(place.clone());
+                }
+            }
+            data.place_words = data.place_words.max(name.split(' ').count());
+            // A département named like its région (La Réunion, Guadeloupe…) reads as the
+            // département: the same territory.
+            data.places.insert(name, place);
         }
         data.ess = parse_ess(src.ess.as_deref().unwrap_or(ESS_CSV), &data)?;
         if let Some(text) = src.demographie.as_deref() {
@@ -264,11 +299,107 @@ impl ReferenceData {
         if let Some(i) = self.by_name.get(&n) {
             return Some(&self.specialites[*i]);
         }
+        // Initials written with dots or spaces ("O.R.L.", "o r l") read as the acronym.
+        if let Some(acronym) = collapse_initials(&n)
+            && let Some(i) = self.by_name.get(&acronym)
+        {
+            return Some(&self.specialites[*i]);
+        }
         // Longest known name that is a whole-word prefix of the input: the folded text up to
         // one of its spaces, the last space first.
         n.rmatch_indices(' ')
             .find_map(|(space, _)| self.by_name.get(&n[..space]))
             .map(|i| &self.specialites[*i])
+    }
+
+    /// The specialties a text names, as an instructor reads them: "Cardiologie, pneumologie"
+    /// and "Cardiologie et pneumologie" are two, "Cardiologie et maladies vasculaires" one (a
+    /// known name is taken whole before the text is cut at its "et", commas, slashes…), and
+    /// "Cardiologie interventionnelle" is cardiology. A part that names no specialty is
+    /// returned as written, in `unknown`.
+    pub fn specialites_in(&self, text: &str) -> SpecialtyMatch<'_> {
+        let parts = cut_at_separators(text);
+        let mut out = SpecialtyMatch::default();
+        let mut i = 0;
+        while i < parts.len() {
+            // The longest run of parts that is exactly a known name; a single part may be a
+            // known name followed by more words.
+            let mut matched = None;
+            for j in (i + 1..parts.len()).rev() {
+                let joined = normalize(&text[parts[i].0..parts[j].1]);
+                if let Some(g) = self.by_name.get(&joined) {
+                    matched = Some((j, &self.specialites[*g]));
+                    break;
+                }
+            }
+            let part = &text[parts[i].0..parts[i].1];
+            let (end, group) = match matched {
+                Some((j, g)) => (j, Some(g)),
+                None => (i, self.match_specialite(part)),
+            };
+            match group {
+                Some(g) => {
+                    if !out.groups.iter().any(|x| x.id == g.id) {
+                        out.groups.push(g);
+                    }
+                }
+                None if !is_filler(&normalize(part)) => out.unknown.push(part.trim().to_owned()),
+                None => {}
+            }
+            i = end + 1;
+        }
+        out
+    }
+
+    /// The first specialty whose name a folded text contains as words ("médecin cardiologue
+    /// libéral" names cardiology), general practice included.
+    pub fn specialite_named_in(&self, folded: &str) -> Option<&SpecialtyGroup> {
+        self.specialites.iter().find(|g| {
+            g.folded_names()
+                .iter()
+                .any(|name| super::text::contains_words(folded, name))
+        })
+    }
+
+    /// The départements and régions a territory entry names, read as people write them: codes
+    /// (`75`, `2A`, `971`), names (`Paris`, `Hauts-de-Seine`, `Région Bretagne`), both (`75 –
+    /// Paris`, `Paris (75)`), several joined by "et"; with the words left over, split into
+    /// those that limit a département (`nord`, `communes de`, `pays de`) and the others.
+    pub fn places_in(&self, entry: &str) -> Places {
+        let folded = normalize(entry);
+        let words: Vec<&str> = folded.split(' ').filter(|w| !w.is_empty()).collect();
+        let mut out = Places::default();
+        let mut i = 0;
+        while i < words.len() {
+            let longest = (1..=self.place_words.min(words.len() - i))
+                .rev()
+                .find_map(|n| {
+                    let name = words[i..i + n].join(" ");
+                    self.places.get(&name).map(|p| (n, p))
+                });
+            // "Finistère nord": after a département, "nord" is a direction, not the Nord.
+            let direction = words[i] == "nord" && !out.departements.is_empty();
+            if let Some((n, place)) = longest.filter(|_| !direction) {
+                match place {
+                    Place::Departement(c) => push_unique(&mut out.departements, c),
+                    Place::Region(c) => push_unique(&mut out.regions, c),
+                }
+                i += n;
+                continue;
+            }
+            let w = words[i];
+            if let Some(code) = canonical_departement_code(w)
+                && self.departements.contains_key(&code)
+            {
+                push_unique(&mut out.departements, &code);
+            } else if PARTIAL_WORDS.contains(&w) {
+                out.partial_words.push(w.to_owned());
+            } else if !PLACE_FILLERS.contains(&w) {
+                out.other_words.push(w.to_owned());
+            }
+            i += 1;
+        }
+        out
     }
 
     /// Every département, by code.
@@ -339,6 +470,209 @@ impl ReferenceData {
     /// The demography table, when one is configured.
     pub fn demographie(&self) -> Option<&Demography> {
         self.demographie.as_ref()
+    }
+}
+
+/// A département or a région, by code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Place {
+    Departement(String),
+    Region(String),
+}
+
+/// What [`ReferenceData::places_in`] read in one territory entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Places {
+    /// Codes of the départements named, in order.
+    pub departements: Vec<String>,
+    /// Codes of the régions named, in order.
+    pub regions: Vec<String>,
+    /// Words that make the entry part of a département ("nord", "communes", "pays").
+    pub partial_words: Vec<String>,
+    /// Words that are neither a place, nor a connective, nor a limit ("Brest").
+    pub other_words: Vec<String>,
+}
+
+/// What [`ReferenceData::specialites_in`] read in one text.
+#[derive(Debug, Clone, Default)]
+pub struct SpecialtyMatch<'a> {
+    /// The specialty groups named, in order, each once.
+    pub groups: Vec<&'a SpecialtyGroup>,
+    /// The parts that name no known specialty, as written.
+    pub unknown: Vec<String>,
+}
+
+/// Folded words that limit a territory to part of a département.
+const PARTIAL_WORDS: &[&str] = &[
+    "partie",
+    "partiel",
+    "partielle",
+    "partiellement",
+    "sauf",
+    "hors",
+    "excepte",
+    "exception",
+    "uniquement",
+    "seulement",
+    "arrondissement",
+    "arrondissements",
+    "canton",
+    "cantons",
+    "commune",
+    "communes",
+    "bassin",
+    "bassins",
+    "secteur",
+    "secteurs",
+    "agglomeration",
+    "metropole",
+    "pays",
+    "communaute",
+    "communautes",
+    "epci",
+    "ville",
+    "villes",
+    "quartier",
+    "quartiers",
+    "littoral",
+    "nord",
+    "sud",
+    "est",
+    "ouest",
+    "centre",
+    "septentrional",
+    "meridional",
+];
+
+/// Folded words a territory entry may hold besides places without changing what it says.
+const PLACE_FILLERS: &[&str] = &[
+    "departement",
+    "departements",
+    "dept",
+    "dpt",
+    "dep",
+    "du",
+    "de",
+    "des",
+    "d",
+    "la",
+    "le",
+    "les",
+    "l",
+    "et",
+    "ou",
+    "en",
+    "entier",
+    "entiers",
+    "entiere",
+    "entieres",
+    "totalite",
+    "integralite",
+    "tout",
+    "toute",
+    "tous",
+    "toutes",
+    "ensemble",
+    "territoire",
+    "region",
+    "regions",
+    "n",
+    "no",
+    "numero",
+    "code",
+    "insee",
+    "soit",
+    "a",
+    "au",
+    "aux",
+    "y",
+    "compris",
+    "inclus",
+    "collectivite",
+    "unique",
+    "ess",
+    "couvert",
+    "couverts",
+    "concerne",
+    "concernes",
+];
+
+/// Connective words a specialty text may hold between names.
+fn is_filler(folded: &str) -> bool {
+    folded.split(' ').all(|w| {
+        w.is_empty()
+            || matches!(
+                w,
+                "et" | "ou"
+                    | "la"
+                    | "le"
+                    | "les"
+                    | "l"
+                    | "de"
+                    | "des"
+                    | "du"
+                    | "d"
+                    | "specialite"
+                    | "specialites"
+                    | "medecine"
+            )
+    })
+}
+
+/// The spans of a text between its separators: commas, semicolons, colons, slashes, "+", "&",
+/// line breaks, and the word "et" (so that "Cardiologie et pneumologie" is two parts, which
+/// [`ReferenceData::specialites_in`] joins back when together they are one known name).
+fn cut_at_separators(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < text.len() {
+        let c = text[i..].chars().next().unwrap_or(' ');
+        let len = c.len_utf8();
+        let sep_len = if matches!(c, ',' | ';' | ':' | '/' | '+' | '&' | '\n' | '\r' | '|') {
+            len
+        } else if text
+            .get(i..i + 2)
+            .is_some_and(|w| w.eq_ignore_ascii_case("et"))
+            && text[..i]
+                .chars()
+                .next_back()
+                .is_none_or(|p| !p.is_alphanumeric())
+            && text[i + 2..]
+                .chars()
+                .next()
+                .is_none_or(|n| !n.is_alphanumeric())
+        {
+            2
+        } else {
+            0
+        };
+        if sep_len > 0 {
+            if !text[start..i].trim().is_empty() {
+                spans.push((start, i));
+            }
+            start = i + sep_len;
+            i += sep_len;
+        } else {
+            i += len;
+        }
+    }
+    if !text[start..].trim().is_empty() {
+        spans.push((start, text.len()));
+    }
+    spans
+}
+
+/// "o r l" → "orl": initials written apart read as one word; `None` when the folded text is
+/// not made of single letters only.
+fn collapse_initials(folded: &str) -> Option<String> {
+    let letters: Vec<&str> = folded.split(' ').collect();
+    (letters.len() > 1 && letters.iter().all(|w| w.len() == 1)).then(|| letters.concat())
+}
+
+fn push_unique(v: &mut Vec<String>, s: &str) {
+    if !v.iter().any(|x| x == s) {
+        v.push(s.to_owned());
     }
 }
 

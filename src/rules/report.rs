@@ -10,16 +10,20 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::fields::DemarcheKind;
 use super::reference::{COG_YEAR, ReferenceData};
 use super::text::{count, quote};
 use super::{Finding, RULEBOOK_VERSION, Severity};
-use crate::config::DemarcheKind;
 
-/// The outcome of a pre-check. Compliant means no `bloquant` and no `derogation` finding.
+/// The outcome of a pre-check, worst first (rules.md, "Severities and verdict"): any
+/// `bloquant` makes it non-compliant, else any `derogation` a matter for the CPN, else any
+/// `a_verifier` a matter for a human; compliant means none of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Conforme,
+    /// No condition shown broken, but at least one that a human must establish by reading.
+    AVerifier,
     /// No blocking point, but at least one derogation the CPN must grant.
     DerogationCpn,
     NonConforme,
@@ -30,9 +34,32 @@ impl Verdict {
     pub fn libelle(self) -> &'static str {
         match self {
             Self::Conforme => "CONFORME",
+            Self::AVerifier => "À VÉRIFIER",
             Self::DerogationCpn => "DÉROGATION À SOUMETTRE À LA CPN",
             Self::NonConforme => "NON CONFORME",
         }
+    }
+
+    /// The stored spelling (`checks.verdict`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Conforme => "conforme",
+            Self::AVerifier => "a_verifier",
+            Self::DerogationCpn => "derogation_cpn",
+            Self::NonConforme => "non_conforme",
+        }
+    }
+
+    /// The stored spelling, parsed.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Conforme,
+            Self::AVerifier,
+            Self::DerogationCpn,
+            Self::NonConforme,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 
     /// What the "conforme" checkbox annotation carries.
@@ -80,6 +107,8 @@ impl Report {
             Verdict::NonConforme
         } else if has(Severity::Derogation) {
             Verdict::DerogationCpn
+        } else if has(Severity::AVerifier) {
+            Verdict::AVerifier
         } else {
             Verdict::Conforme
         };
@@ -116,6 +145,7 @@ impl Report {
                 "dérogation à soumettre à la CPN",
                 "dérogations à soumettre à la CPN",
             ),
+            (Severity::AVerifier, "point à vérifier", "points à vérifier"),
             (Severity::Avertissement, "avertissement", "avertissements"),
         ] {
             let n = self.count(sev);
@@ -275,6 +305,32 @@ mod tests {
             d.verdict_line(),
             "Pré-contrôle essbot : DÉROGATION À SOUMETTRE À LA CPN — 1 dérogation à soumettre à la CPN, 1 avertissement"
         );
+        let v = rep(vec![
+            f(RuleId::LiMiss01, Severity::AVerifier, "v"),
+            f(RuleId::LiHosp01, Severity::AVerifier, "w"),
+            f(RuleId::LiCoop01, Severity::Avertissement, "d"),
+        ]);
+        assert_eq!(v.verdict, Verdict::AVerifier);
+        assert!(!v.verdict.is_conforme());
+        assert_eq!(
+            v.verdict_line(),
+            "Pré-contrôle essbot : À VÉRIFIER — 2 points à vérifier, 1 avertissement"
+        );
+        // A derogation outranks a point to check; a blocking point outranks both.
+        let mut fs = v.findings.clone();
+        fs.push(f(RuleId::LiSpec01, Severity::Derogation, "c"));
+        assert_eq!(rep(fs.clone()).verdict, Verdict::DerogationCpn);
+        fs.push(f(RuleId::LiAdh01, Severity::Bloquant, "a"));
+        assert_eq!(rep(fs).verdict, Verdict::NonConforme);
+        for v in [
+            Verdict::Conforme,
+            Verdict::AVerifier,
+            Verdict::DerogationCpn,
+            Verdict::NonConforme,
+        ] {
+            assert_eq!(Verdict::parse(v.as_str()), Some(v));
+            assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
+        }
         let c = rep(vec![f(RuleId::LiAdh01, Severity::Info, "ok")]);
         assert_eq!(c.verdict, Verdict::Conforme);
         assert_eq!(c.verdict_line(), "Pré-contrôle essbot : CONFORME");

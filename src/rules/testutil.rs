@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 
 use super::*;
-use crate::config::{ChampRef, DemarcheSettings};
 use crate::ds::model::{
     Champ, ChampDescriptor, ChampValue, CodeName, Demandeur, DemarcheDescriptors, Dossier, File,
     LinkedDossier, Rna, Row,
@@ -50,6 +49,11 @@ fn desc(
         options: Vec::new(),
         children,
     }
+}
+
+fn with_options(mut d: ChampDescriptor, options: &[&str]) -> ChampDescriptor {
+    d.options = options.iter().map(|o| (*o).to_owned()).collect();
+    d
 }
 
 /// The LI démarche (1001) of the demo.
@@ -103,11 +107,14 @@ pub fn li_descriptors() -> DemarcheDescriptors {
             ),
             desc(117, "Association porteuse (RNA)", "rna", vec![]),
             desc(118, "SIRET de l'association", "siret", vec![]),
-            desc(
-                119,
-                "Coopérations prévues",
-                "multiple_drop_down_list",
-                vec![],
+            with_options(
+                desc(
+                    119,
+                    "Coopérations prévues",
+                    "multiple_drop_down_list",
+                    vec![],
+                ),
+                COOPERATIONS,
             ),
             desc(120, "Coopérations : précisions", "textarea", vec![]),
             desc(
@@ -126,11 +133,14 @@ pub fn li_descriptors() -> DemarcheDescriptors {
                 "textarea",
                 vec![],
             ),
-            desc(
-                126,
-                "Activités de la mission socle",
-                "multiple_drop_down_list",
-                vec![],
+            with_options(
+                desc(
+                    126,
+                    "Activités de la mission socle",
+                    "multiple_drop_down_list",
+                    vec![],
+                ),
+                MISSION_SOCLE,
             ),
             desc(127, "Demande de dérogation", "yes_no", vec![]),
             desc(128, "Motif de la dérogation", "textarea", vec![]),
@@ -240,12 +250,17 @@ fn refs(pairs: &[(&str, &str)]) -> BTreeMap<String, ChampRef> {
         .collect()
 }
 
+fn field_refs(pairs: &[(&str, &str)]) -> BTreeMap<String, FieldRef> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.parse().unwrap()))
+        .collect()
+}
+
 /// The LI démarche's mapping, as config/demo.toml writes it.
-pub fn li_settings() -> DemarcheSettings {
-    DemarcheSettings {
-        number: 1001,
-        kind: DemarcheKind::LettreIntention,
-        fields: refs(&[
+pub fn li_spec() -> MappingSpec {
+    MappingSpec {
+        fields: field_refs(&[
             ("porteurs", "Porteurs du projet"),
             ("specialites", "Spécialité concernée"),
             ("territoire_departements", "Départements couverts"),
@@ -279,16 +294,13 @@ pub fn li_settings() -> DemarcheSettings {
             "signature_contrat_amorcage",
             "Date de signature du contrat de crédit d'amorçage",
         )]),
-        write_back: Default::default(),
     }
 }
 
 /// The PS démarche's mapping, as config/demo.toml writes it.
-pub fn ps_settings() -> DemarcheSettings {
-    DemarcheSettings {
-        number: 1002,
-        kind: DemarcheKind::ProjetSante,
-        fields: refs(&[
+pub fn ps_spec() -> MappingSpec {
+    MappingSpec {
+        fields: field_refs(&[
             ("lien_lettre_intention", "Lettre d'intention"),
             ("diagnostic_territorial", "Diagnostic territorial"),
             ("missions_actions", "Missions et actions"),
@@ -332,18 +344,29 @@ pub fn ps_settings() -> DemarcheSettings {
             ),
             ("nb_adherents_annuel", "Nombre d'adhérents sur l'année"),
         ]),
-        write_back: Default::default(),
     }
 }
 
 /// The LI mapping, resolved.
 pub fn li_mapping() -> ResolvedMapping {
-    resolve(&li_settings(), &li_descriptors()).unwrap()
+    resolve(
+        1001,
+        DemarcheKind::LettreIntention,
+        &li_spec(),
+        &li_descriptors(),
+    )
+    .unwrap()
 }
 
 /// The PS mapping, resolved.
 pub fn ps_mapping() -> ResolvedMapping {
-    resolve(&ps_settings(), &ps_descriptors()).unwrap()
+    resolve(
+        1002,
+        DemarcheKind::ProjetSante,
+        &ps_spec(),
+        &ps_descriptors(),
+    )
+    .unwrap()
 }
 
 /// A champ with no meaningful id, for reader tests.
@@ -355,6 +378,34 @@ pub fn champ(label: &str, value: ChampValue) -> Champ {
         string_value: None,
         value,
     }
+}
+
+/// A cell of a repetition of the demo form, with its column's descriptor id.
+pub fn child_of(d: &DemarcheDescriptors, parent: &str, label: &str, value: ChampValue) -> Champ {
+    let p = d
+        .champs
+        .iter()
+        .find(|c| c.label == parent)
+        .unwrap_or_else(|| panic!("no descriptor {parent}"));
+    let id = p
+        .children
+        .iter()
+        .find(|c| c.label == label)
+        .unwrap_or_else(|| panic!("no column {label} in {parent}"))
+        .id
+        .clone();
+    Champ {
+        id: format!("{id}-c"),
+        descriptor_id: id,
+        label: label.into(),
+        string_value: None,
+        value,
+    }
+}
+
+/// A cell of one of the demo LI form's repetitions.
+pub fn li_child(parent: &str, label: &str, value: ChampValue) -> Champ {
+    child_of(&li_descriptors(), parent, label, value)
 }
 
 fn champ_of(d: &DemarcheDescriptors, label: &str, value: ChampValue) -> Champ {
@@ -388,20 +439,34 @@ pub fn set(d: &mut Dossier, label: &str, value: ChampValue) {
     c.value = value;
 }
 
-fn text(s: &str) -> ChampValue {
+/// A text value.
+pub fn text(s: &str) -> ChampValue {
     ChampValue::Text(Some(s.into()))
 }
 
 fn dd(s: &str) -> ChampValue {
-    ChampValue::DropDown(Some(s.into()))
+    if s.is_empty() {
+        ChampValue::DropDown(None)
+    } else {
+        ChampValue::DropDown(Some(s.into()))
+    }
 }
 
-fn multi(items: &[&str]) -> ChampValue {
+/// A multiple choice value.
+pub fn multi(items: &[&str]) -> ChampValue {
     ChampValue::MultipleDropDown(items.iter().map(|s| (*s).to_owned()).collect())
 }
 
-/// Rows of a governance repetition: (name, quality, vote).
-pub fn gouvernance_rows(members: &[(&str, &str, &str)]) -> ChampValue {
+/// An integer value, as DS sends it.
+pub fn int(n: &str) -> ChampValue {
+    ChampValue::Integer(Some(n.into()))
+}
+
+fn governance_rows_in(
+    d: &DemarcheDescriptors,
+    parent: &str,
+    members: &[(&str, &str, &str)],
+) -> ChampValue {
     ChampValue::Repetition(
         members
             .iter()
@@ -409,13 +474,23 @@ pub fn gouvernance_rows(members: &[(&str, &str, &str)]) -> ChampValue {
             .map(|(i, (n, q, v))| Row {
                 id: format!("row-{i}"),
                 champs: vec![
-                    champ("Nom du membre", text(n)),
-                    champ("Qualité", dd(q)),
-                    champ("Voix", dd(v)),
+                    child_of(d, parent, "Nom du membre", text(n)),
+                    child_of(d, parent, "Qualité", dd(q)),
+                    child_of(d, parent, "Voix", dd(v)),
                 ],
             })
             .collect(),
     )
+}
+
+/// Rows of the LI governance repetition: (name, quality, vote).
+pub fn gouvernance_rows(members: &[(&str, &str, &str)]) -> ChampValue {
+    governance_rows_in(&li_descriptors(), "Gouvernance prévue", members)
+}
+
+/// Rows of the PS governance repetition: (name, quality, vote).
+pub fn ps_gouvernance_rows(members: &[(&str, &str, &str)]) -> ChampValue {
+    governance_rows_in(&ps_descriptors(), "Gouvernance", members)
 }
 
 fn base_dossier(number: i64, champs: Vec<Champ>) -> Dossier {
@@ -467,17 +542,7 @@ pub fn li_dossier() -> Dossier {
     base_dossier(
         501,
         vec![
-            c(
-                "Porteurs du projet",
-                ChampValue::Repetition(vec![Row {
-                    id: "p1".into(),
-                    champs: vec![
-                        champ("Nom et prénom", text("Dr Alice Martin")),
-                        champ("Spécialité", text("Cardiologie")),
-                        champ("Numéro RPPS", text("10003456789")),
-                    ],
-                }]),
-            ),
+            c("Porteurs du projet", li_porteurs_value()),
             c("Spécialité concernée", multi(&["Cardiologie"])),
             c(
                 "Départements couverts",
@@ -582,11 +647,15 @@ pub fn ps_dossier() -> Dossier {
             ),
             c(
                 "Gouvernance",
-                gouvernance_rows(&[(
-                    "Dr Alice Martin",
-                    "Médecin spécialiste libéral",
-                    "Délibérative",
-                )]),
+                governance_rows_in(
+                    &d,
+                    "Gouvernance",
+                    &[(
+                        "Dr Alice Martin",
+                        "Médecin spécialiste libéral",
+                        "Délibérative",
+                    )],
+                ),
             ),
             c(
                 "Plan de déploiement",
@@ -619,6 +688,7 @@ pub fn known_li(etat: DossierState) -> KnownProject {
         date_depot: NaiveDate::from_ymd_opt(2026, 1, 12).unwrap(),
         groupes: vec!["cardiologie".into()],
         departements: vec!["75".into(), "92".into()],
+        derogation: false,
     }
 }
 
@@ -657,12 +727,22 @@ impl Ctx {
 
 /// Evaluates an LI dossier with the demo mapping.
 pub fn run_li(d: &Dossier, ctx: &Ctx) -> Vec<Finding> {
-    evaluate_lettre(&extract_lettre(d, &li_mapping()), &ctx.ctx())
+    run_li_with(d, &li_mapping(), ctx)
+}
+
+/// Evaluates an LI dossier with a mapping.
+pub fn run_li_with(d: &Dossier, m: &ResolvedMapping, ctx: &Ctx) -> Vec<Finding> {
+    evaluate_lettre(&extract_lettre(d, m), &ctx.ctx())
 }
 
 /// Evaluates a PS dossier with the demo mapping.
 pub fn run_ps(d: &Dossier, ctx: &Ctx) -> Vec<Finding> {
-    evaluate_projet(&extract_projet(d, &ps_mapping()), &ctx.ctx())
+    run_ps_with(d, &ps_mapping(), ctx)
+}
+
+/// Evaluates a PS dossier with a mapping.
+pub fn run_ps_with(d: &Dossier, m: &ResolvedMapping, ctx: &Ctx) -> Vec<Finding> {
+    evaluate_projet(&extract_projet(d, m), &ctx.ctx())
 }
 
 /// The findings of one rule.
@@ -674,14 +754,195 @@ pub fn of(findings: &[Finding], rule: RuleId) -> Vec<&Finding> {
 pub fn blocking(findings: &[Finding]) -> Vec<&Finding> {
     findings
         .iter()
-        .filter(|f| matches!(f.severity, Severity::Bloquant | Severity::Derogation))
+        .filter(|f| {
+            matches!(
+                f.severity,
+                Severity::Bloquant | Severity::Derogation | Severity::AVerifier
+            )
+        })
         .collect()
 }
 
-/// Unused-import guard for CodeName in fixtures built by other test modules.
+/// The findings as report lines, for assertion messages.
+pub fn lines(fs: &[&Finding]) -> String {
+    fs.iter()
+        .map(|f| report::finding_line(f))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A département or région value.
 pub fn code_name(code: &str, name: &str) -> CodeName {
     CodeName {
         code: code.into(),
         name: name.into(),
     }
+}
+
+/// The compliant LI with one champ (by label) replaced.
+pub fn li_with(label: &str, v: ChampValue) -> Dossier {
+    let mut d = li_dossier();
+    set(&mut d, label, v);
+    d
+}
+
+/// The compliant PS with one champ (by label) replaced.
+pub fn ps_with(label: &str, v: ChampValue) -> Dossier {
+    let mut d = ps_dossier();
+    set(&mut d, label, v);
+    d
+}
+
+/// A context where lettre 501 is known in this state.
+pub fn ps_ctx(etat: DossierState) -> Ctx {
+    let mut c = Ctx::new();
+    c.projets = KnownProjects::new([known_li(etat)]);
+    c
+}
+
+/// The dossier asking for a derogation, with its reason.
+pub fn asking_derogation(mut d: Dossier) -> Dossier {
+    set(
+        &mut d,
+        "Demande de dérogation",
+        ChampValue::YesNo(Some(true)),
+    );
+    set(
+        &mut d,
+        "Motif de la dérogation",
+        text("Zone en tension : très peu de cardiologues."),
+    );
+    d
+}
+
+/// The porteurs of the compliant LI.
+pub fn li_porteurs_value() -> ChampValue {
+    let p = "Porteurs du projet";
+    ChampValue::Repetition(vec![Row {
+        id: "p1".into(),
+        champs: vec![
+            li_child(p, "Nom et prénom", text("Dr Alice Martin")),
+            li_child(p, "Spécialité", text("Cardiologie")),
+            li_child(p, "Numéro RPPS", text("10003456789")),
+        ],
+    }])
+}
+
+/// The porteurs champ of the compliant LI.
+pub fn li_porteurs_champ() -> Champ {
+    champ_of(&li_descriptors(), "Porteurs du projet", li_porteurs_value())
+}
+
+/// The LI mapping with the territory read from a text champ.
+pub fn li_text_territory_mapping() -> ResolvedMapping {
+    let mut m = li_mapping();
+    m.fields
+        .get_mut("territoire_departements")
+        .unwrap()
+        .type_de_champ = "textarea".into();
+    m
+}
+
+/// The compliant LI with the territory written in a text.
+pub fn li_with_departements_text(written: &str) -> Dossier {
+    li_with("Départements couverts", text(written))
+}
+
+/// The compliant LI on a form whose territory is a repetition of DS département champs, and
+/// that form's mapping.
+pub fn li_with_departements_repetition(deps: &[(&str, &str)]) -> (Dossier, ResolvedMapping) {
+    let mut desc = li_descriptors();
+    let t = desc
+        .champs
+        .iter_mut()
+        .find(|c| c.label == "Départements couverts")
+        .unwrap();
+    t.type_de_champ = "repetition".into();
+    t.children = vec![desc_child(130, "Département", "departements")];
+    let m = resolve(1001, DemarcheKind::LettreIntention, &li_spec(), &desc).unwrap();
+    let rows = deps
+        .iter()
+        .enumerate()
+        .map(|(i, (code, name))| Row {
+            id: format!("r{i}"),
+            champs: vec![child_of(
+                &desc,
+                "Départements couverts",
+                "Département",
+                ChampValue::Departement(Some(code_name(code, name))),
+            )],
+        })
+        .collect();
+    (
+        li_with("Départements couverts", ChampValue::Repetition(rows)),
+        m,
+    )
+}
+
+fn desc_child(n: u32, label: &str, type_de_champ: &str) -> ChampDescriptor {
+    desc(n, label, type_de_champ, vec![])
+}
+
+/// The compliant LI on a form with a seat champ (`siege`, labelled « Siège de l'association »)
+/// holding `value`, and that form's mapping.
+pub fn li_with_siege(value: ChampValue) -> (Dossier, ResolvedMapping) {
+    let mut desc = li_descriptors();
+    desc.champs
+        .push(desc_child(140, "Siège de l'association", "communes"));
+    let mut spec = li_spec();
+    spec.fields
+        .insert("siege".into(), "Siège de l'association".parse().unwrap());
+    let m = resolve(1001, DemarcheKind::LettreIntention, &spec, &desc).unwrap();
+    let mut d = li_dossier();
+    d.champs
+        .push(champ_of(&desc, "Siège de l'association", value));
+    (d, m)
+}
+
+/// The compliant LI on a form whose governance repetition has these columns (a label, with
+/// `:yes_no` for a yes/no column) and rows (one value per column; `true`/`false` in a yes/no
+/// column), and that form's mapping (columns found by their labels).
+pub fn li_with_governance_columns(
+    columns: &[&str],
+    rows: &[&[&str]],
+) -> (Dossier, ResolvedMapping) {
+    let mut desc = li_descriptors();
+    let g = desc
+        .champs
+        .iter_mut()
+        .find(|c| c.label == "Gouvernance prévue")
+        .unwrap();
+    g.children = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let (label, t) = c.split_once(':').unwrap_or((c, "text"));
+            desc_child(150 + i as u32, label, t)
+        })
+        .collect();
+    let m = resolve(1001, DemarcheKind::LettreIntention, &li_spec(), &desc).unwrap();
+    let rows = rows
+        .iter()
+        .enumerate()
+        .map(|(i, cells)| Row {
+            id: format!("g{i}"),
+            champs: columns
+                .iter()
+                .zip(cells.iter())
+                .map(|(c, v)| {
+                    let (label, t) = c.split_once(':').unwrap_or((c, "text"));
+                    let value = match (t, *v) {
+                        ("yes_no", "true") => ChampValue::YesNo(Some(true)),
+                        ("yes_no", "false") => ChampValue::YesNo(Some(false)),
+                        _ => text(v),
+                    };
+                    child_of(&desc, "Gouvernance prévue", label, value)
+                })
+                .collect(),
+        })
+        .collect();
+    (
+        li_with("Gouvernance prévue", ChampValue::Repetition(rows)),
+        m,
+    )
 }

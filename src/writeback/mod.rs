@@ -55,10 +55,10 @@ use crate::rules::{ResolvedMapping, Verdict};
 use crate::store::{DossierStatus, StoreError};
 
 pub use outbox::Status as OutboxStatus;
-pub use plan::{LABEL_A_COMPLETER, LABEL_CONFORME, LABEL_DEROGATION, MANAGED_LABELS, label_for};
+pub use plan::ManagedLabels;
 
 use outbox::OutboxRow;
-use plan::{CheckInput, Intent, LabelIds, Payload, PlanOptions};
+use plan::{CheckInput, Intent, Payload, PlanOptions};
 
 /// Why the stage stopped (a dossier's or a démarche's own failure is in the report instead).
 #[derive(Debug, thiserror::Error)]
@@ -218,7 +218,7 @@ pub async fn check_config(
 /// What one démarche's write-back works with.
 struct DemarcheConfig {
     /// `None` when labels are off or one of ours is missing.
-    labels: Option<LabelIds>,
+    labels: Option<ManagedLabels>,
     /// The annotations cannot be written at all: the démarche is skipped.
     fatal: bool,
     problems: Vec<String>,
@@ -235,9 +235,9 @@ async fn demarche_config(
     if demarche.write_back.labels {
         match descriptors(services, demarche.number).await? {
             Ok(d) => {
-                let (ids, missing) = plan::label_ids(&d);
+                let (found, missing) = ManagedLabels::find(&demarche.write_back.label_names, &d);
                 if missing.is_empty() {
-                    labels = Some(ids);
+                    labels = Some(found);
                 } else {
                     problems.extend(missing.into_iter().map(|name| {
                         format!(
@@ -412,7 +412,7 @@ struct Ctx<'a> {
     services: &'a Services,
     demarche: &'a DemarcheSettings,
     mapping: &'a ResolvedMapping,
-    labels: Option<&'a LabelIds>,
+    labels: Option<&'a ManagedLabels>,
     options: &'a Options,
     dry_run: bool,
 }

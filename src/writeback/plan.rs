@@ -12,26 +12,40 @@ use chrono_tz::Europe::Paris;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::config::LabelNames;
 use crate::ds::model::{ChampValue, DemarcheDescriptors, Dossier, DossierState, Label};
 use crate::ds::{AnnotationValue, AnnotationWrite, annotation_key};
 use crate::rules::{Report, ResolvedChamp, ResolvedMapping, RuleId, Severity, Verdict};
 
-/// The labels essbot manages, by verdict. Other labels on a dossier are never touched.
-pub const LABEL_CONFORME: &str = "Pré-contrôle : conforme";
-/// Label for a non-compliant dossier (something is missing or blocking).
-pub const LABEL_A_COMPLETER: &str = "Pré-contrôle : à compléter";
-/// Label for a dossier whose only obstacles are derogations the CPN may grant.
-pub const LABEL_DEROGATION: &str = "Pré-contrôle : dérogation CPN";
+/// The labels essbot manages on one démarche, one per verdict: their configured names
+/// (`write_back.label_names`) and their ids on DS. Other labels on a dossier are never touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedLabels {
+    pub names: LabelNames,
+    /// Name → DS label id.
+    pub ids: std::collections::BTreeMap<String, String>,
+}
 
-/// Every label essbot manages, in the order the diff lists them.
-pub const MANAGED_LABELS: [&str; 3] = [LABEL_CONFORME, LABEL_A_COMPLETER, LABEL_DEROGATION];
-
-/// The label a verdict calls for.
-pub fn label_for(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Conforme => LABEL_CONFORME,
-        Verdict::NonConforme => LABEL_A_COMPLETER,
-        Verdict::DerogationCpn => LABEL_DEROGATION,
+impl ManagedLabels {
+    /// Our labels as the démarche has them, and the names of those it lacks.
+    pub fn find(names: &LabelNames, descriptors: &DemarcheDescriptors) -> (Self, Vec<String>) {
+        let mut ids = std::collections::BTreeMap::new();
+        let mut missing = Vec::new();
+        for name in names.all() {
+            match descriptors.labels.iter().find(|l| l.name == name) {
+                Some(l) => {
+                    ids.insert(name.to_owned(), l.id.clone());
+                }
+                None => missing.push(name.to_owned()),
+            }
+        }
+        (
+            Self {
+                names: names.clone(),
+                ids,
+            },
+            missing,
+        )
     }
 }
 
@@ -223,14 +237,11 @@ pub struct CheckInput<'a> {
     pub report_json: &'a serde_json::Value,
 }
 
-/// Label ids of one démarche, by name, for the labels essbot manages.
-pub type LabelIds = std::collections::BTreeMap<&'static str, String>;
-
 /// What to plan beyond the annotations.
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions<'a> {
     /// Our labels on the démarche (`None`: labels are not managed).
-    pub labels: Option<&'a LabelIds>,
+    pub labels: Option<&'a ManagedLabels>,
     /// Plan the message to the applicant.
     pub message_usager: bool,
     /// The next deadline, when the milestones stage gives one.
@@ -280,10 +291,12 @@ pub fn intents(
             Wanted::Date(date),
         )?);
     }
-    if let Some(ids) = options.labels {
-        let wanted = label_for(check.verdict);
-        for name in MANAGED_LABELS {
-            let Some(id) = ids.get(name) else { continue };
+    if let Some(labels) = options.labels {
+        let wanted = labels.names.for_verdict(check.verdict);
+        for name in labels.names.all() {
+            let Some(id) = labels.ids.get(name) else {
+                continue;
+            };
             let present = options
                 .label_overlay
                 .get(name)
@@ -441,21 +454,6 @@ pub fn annotation_problems(mapping: &ResolvedMapping) -> Vec<String> {
     out
 }
 
-/// The ids of our labels on a démarche, and the names of those it lacks.
-pub fn label_ids(descriptors: &DemarcheDescriptors) -> (LabelIds, Vec<&'static str>) {
-    let mut ids = LabelIds::new();
-    let mut missing = Vec::new();
-    for name in MANAGED_LABELS {
-        match descriptors.labels.iter().find(|l| l.name == name) {
-            Some(l) => {
-                ids.insert(name, l.id.clone());
-            }
-            None => missing.push(name),
-        }
-    }
-    (ids, missing)
-}
-
 /// The dry-run text of one dossier: per target that would change, a title line then `- old` /
 /// `+ new` lines (multi-line values get one prefixed line each). Empty when nothing changes.
 pub fn diff_text(intents: &[Intent]) -> String {
@@ -547,11 +545,11 @@ mod tests {
             "label:x".into(),
             Payload::Label {
                 id: "1".into(),
-                name: LABEL_CONFORME.into(),
+                name: "Pré-contrôle : conforme".into(),
                 present: false,
             },
             false,
-            Some(LABEL_CONFORME.into()),
+            Some("Pré-contrôle : conforme".into()),
             None,
         );
         assert_eq!(

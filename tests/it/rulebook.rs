@@ -62,14 +62,16 @@ fn rule_ids(findings: &serde_json::Value, severity: &str) -> BTreeSet<String> {
 // ---------------------------------------------------------------------------------------------
 // The table over the demo data set.
 
-/// Per dossier: the rule ids raised as bloquant, as dérogation and as avertissement.
+/// Per dossier: the rule ids raised as bloquant, as dérogation, as à vérifier and as
+/// avertissement.
 type Expected = (
+    &'static [&'static str],
     &'static [&'static str],
     &'static [&'static str],
     &'static [&'static str],
 );
 
-const NONE: Expected = (&[], &[], &[]);
+const NONE: Expected = (&[], &[], &[], &[]);
 
 fn expected() -> BTreeMap<i64, Expected> {
     BTreeMap::from([
@@ -83,45 +85,51 @@ fn expected() -> BTreeMap<i64, Expected> {
         (5, NONE),
         (6, NONE),
         (7, NONE),
-        (8, (&[], &["LI-SPEC-01"], &[])),
+        (8, (&[], &["LI-SPEC-01"], &[], &[])),
         // General practice, and a general practitioner with a deliberative vote; the porteur
         // declared in general practice is a point for a human to look at.
-        (9, (&["LI-SPEC-01", "LI-GOUV-01"], &[], &["LI-CONT-01"])),
-        (10, (&[], &[], &["LI-SPEC-02"])),
-        (11, (&["LI-DEMO-01"], &[], &[])),
-        (12, (&["LI-ADH-01"], &[], &[])),
-        (13, (&[], &[], &["LI-ADH-02"])),
-        (14, (&["LI-TERR-02"], &[], &[])),
+        (
+            9,
+            (&["LI-SPEC-01", "LI-GOUV-01"], &[], &[], &["LI-CONT-01"]),
+        ),
+        // A perimeter reduced to one disease: a vocabulary finds it, a human decides.
+        (10, (&[], &[], &["LI-SPEC-02"], &[])),
+        (11, (&["LI-DEMO-01"], &[], &[], &[])),
+        (12, (&["LI-ADH-01"], &[], &[], &[])),
+        (13, (&[], &[], &[], &["LI-ADH-02"])),
+        (14, (&["LI-TERR-02"], &[], &[], &[])),
         // Three whole départements are a valid territory; the région named next to them,
         // which they only partly cover, is an inconsistency for a human (rules.md: whole
         // départements or a whole région).
-        (15, (&[], &[], &["LI-TERR-01"])),
+        (15, (&[], &[], &[], &["LI-TERR-01"])),
         // A SAS. Its SIRET (like 17's) also fails the Luhn key: a data-set slip, reported to
         // the sandbox's owner; the rule rightly asks a human to look.
-        (16, (&["LI-JUR-01"], &[], &["LI-JUR-01"])),
-        (17, (&[], &[], &["LI-JUR-01"])),
+        (16, (&["LI-JUR-01"], &[], &[], &["LI-JUR-01"])),
+        (17, (&[], &[], &[], &["LI-JUR-01"])),
         // Empty mentions: one LI-CONT-01 per missing item. The cooperation rules do not
         // repeat what LI-CONT-01 says of an empty cooperation champ.
-        (18, (&["LI-CONT-01"], &[], &[])),
-        (19, (&["LI-MISS-01"], &[], &[])),
-        (20, (&["LI-GOUV-01"], &[], &[])),
-        // Only CPTS and MSP cooperations, and no hospital anywhere in the letter.
-        (21, (&["LI-HOSP-01"], &[], &["LI-COOP-01"])),
+        (18, (&["LI-CONT-01"], &[], &[], &[])),
+        // The second activity offered by the form's list and left unticked: certain.
+        (19, (&["LI-MISS-01"], &[], &[], &[])),
+        (20, (&["LI-GOUV-01"], &[], &[], &[])),
+        // Only CPTS and MSP ticked, the hospital options left unticked, and no hospital
+        // anywhere in the letter.
+        (21, (&["LI-HOSP-01"], &[], &[], &["LI-COOP-01"])),
         // « douze » adhérents: a required count that cannot be read blocks.
-        (22, (&["LI-ADH-01"], &[], &[])),
-        (23, (&["LI-TERR-01"], &[], &[])),
+        (22, (&["LI-ADH-01"], &[], &[], &[])),
+        (23, (&["LI-TERR-01"], &[], &[], &[])),
         // Duplicate of the accepted dossier 1, on the same territory.
-        (24, (&["LI-TERR-02"], &[], &[])),
+        (24, (&["LI-TERR-02"], &[], &[], &[])),
         // Projets de santé.
         (25, NONE),
-        (26, (&["PS-DEL-01"], &[], &[])),
-        (27, (&["PS-LINK-01"], &[], &[])),
-        (28, (&["PS-IND-01"], &[], &[])),
-        (29, (&[], &[], &["PS-IND-02"])),
-        (30, (&["PS-ADH-01"], &[], &[])),
-        (31, (&["PS-CONT-01"], &[], &[])),
+        (26, (&["PS-DEL-01"], &[], &[], &[])),
+        (27, (&["PS-LINK-01"], &[], &[], &[])),
+        (28, (&["PS-IND-01"], &[], &[], &[])),
+        (29, (&[], &[], &[], &["PS-IND-02"])),
+        (30, (&["PS-ADH-01"], &[], &[], &[])),
+        (31, (&["PS-CONT-01"], &[], &[], &[])),
         // Filed 2026-09-14, more than 6 months after its lettre (7, 2026-03-09): late as well.
-        (32, (&["PS-GOUV-01", "PS-DEL-01"], &[], &[])),
+        (32, (&["PS-GOUV-01", "PS-DEL-01"], &[], &[], &[])),
     ])
 }
 
@@ -140,7 +148,7 @@ async fn every_demo_dossier_raises_exactly_what_it_is_meant_to() {
     );
     let mut mismatches = Vec::new();
     let mut raised: BTreeSet<String> = BTreeSet::new();
-    for (number, (bloquant, derogation, avertissement)) in &expected {
+    for (number, (bloquant, derogation, a_verifier, avertissement)) in &expected {
         let check = by_number[number];
         let findings = &check.report_json["findings"];
         for f in findings.as_array().expect("findings") {
@@ -150,9 +158,15 @@ async fn every_demo_dossier_raises_exactly_what_it_is_meant_to() {
         let got = (
             rule_ids(findings, "bloquant"),
             rule_ids(findings, "derogation"),
+            rule_ids(findings, "a_verifier"),
             rule_ids(findings, "avertissement"),
         );
-        let want = (set(bloquant), set(derogation), set(avertissement));
+        let want = (
+            set(bloquant),
+            set(derogation),
+            set(a_verifier),
+            set(avertissement),
+        );
         if got != want {
             mismatches.push(format!(
                 "dossier {number}: expected {want:?}, got {got:?}\n{}",
@@ -163,6 +177,8 @@ async fn every_demo_dossier_raises_exactly_what_it_is_meant_to() {
             "non_conforme"
         } else if !derogation.is_empty() {
             "derogation_cpn"
+        } else if !a_verifier.is_empty() {
+            "a_verifier"
         } else {
             "conforme"
         };
@@ -185,7 +201,7 @@ async fn every_demo_dossier_raises_exactly_what_it_is_meant_to() {
     .fetch_all(env.store.pool())
     .await
     .expect("findings");
-    for (number, (bloquant, _, _)) in &expected {
+    for (number, (bloquant, _, _, _)) in &expected {
         for rule in *bloquant {
             assert!(
                 rows.iter()
@@ -434,24 +450,30 @@ async fn describe_lists_every_champ_and_gives_a_skeleton_that_maps_the_demo() {
             Some(configured.kind.as_str()),
             "{number}"
         );
-        for (name, map, pool) in [
-            ("fields", &configured.fields, &descriptors.champs),
-            (
-                "annotations",
-                &configured.annotations,
-                &descriptors.annotations,
-            ),
-            ("suivi", &configured.suivi, &descriptors.annotations),
+        let label_of =
+            |reference: &ChampRef, pool: &[essbot::ds::model::ChampDescriptor]| match reference {
+                ChampRef::Label(l) => l.clone(),
+                ChampRef::Id(id) => pool
+                    .iter()
+                    .find(|d| &d.id == id)
+                    .map(|d| d.label.clone())
+                    .expect("configured id"),
+            };
+        for (key, reference) in &configured.mapping.fields {
+            let label = label_of(&reference.champ, &descriptors.champs);
+            // A plain label, or a repetition written with its columns.
+            let suggested = &section["fields"][key.as_str()];
+            let champ = suggested
+                .as_str()
+                .or_else(|| suggested.get("champ").and_then(|c| c.as_str()));
+            assert_eq!(champ, Some(label.as_str()), "{number}: fields.{key}");
+        }
+        for (name, map) in [
+            ("annotations", &configured.mapping.annotations),
+            ("suivi", &configured.mapping.suivi),
         ] {
             for (key, reference) in map {
-                let label = match reference {
-                    ChampRef::Label(l) => l.clone(),
-                    ChampRef::Id(id) => pool
-                        .iter()
-                        .find(|d| &d.id == id)
-                        .map(|d| d.label.clone())
-                        .expect("configured id"),
-                };
+                let label = label_of(reference, &descriptors.annotations);
                 assert_eq!(
                     section[name][key.as_str()].as_str(),
                     Some(label.as_str()),
@@ -480,7 +502,7 @@ async fn describe_lists_every_champ_and_gives_a_skeleton_that_maps_the_demo() {
     let settings = config::load(&Source::Text(format!("{head}\n{skeletons}")), &env_vars)
         .expect("the skeletons load");
     assert_eq!(settings.demarches.len(), 2);
-    assert_eq!(check_remote(&settings).await, vec![]);
+    assert_eq!(check_remote(&settings).await.0, vec![]);
 }
 
 #[tokio::test]
@@ -494,24 +516,51 @@ async fn describe_of_an_unknown_demarche_is_an_error() {
 // essbot config check --remote
 
 #[tokio::test]
-async fn check_remote_accepts_the_demo_configuration() {
+async fn check_remote_accepts_the_demo_configuration_and_says_how_it_reads_it() {
     let env = demo_env().await;
-    assert_eq!(check_remote(&env.settings).await, vec![]);
+    let (problems, readings) = check_remote(&env.settings).await;
+    assert_eq!(problems, vec![]);
+    // Each mapped champ, how it is read, and the columns of each repetition.
+    assert!(
+        readings.contains(
+            "fields.gouvernance <- \"Gouvernance prévue\" (repetition): one member per row"
+        ),
+        "{readings}"
+    );
+    assert!(
+        readings.contains(
+            "columns: nom <- \"Nom du membre\", qualite <- \"Qualité\", voix <- \"Voix\""
+        ),
+        "{readings}"
+    );
+    assert!(
+        readings.contains(
+            "fields.nb_adherents <- \"Nombre de médecins adhérents\" (integer_number): the number"
+        ),
+        "{readings}"
+    );
+    // The optional field the demo form lacks is said here, once.
+    assert!(
+        readings.contains(
+            "optional fields not mapped: siege; rules that run without them: LI-CAISSE-01 (siege)"
+        ),
+        "{readings}"
+    );
 }
 
 #[tokio::test]
 async fn check_remote_names_the_closest_label_of_a_misspelt_one() {
     let env = demo_env().await;
     let mut settings = env.settings.clone();
-    settings.demarches[0].fields.insert(
+    settings.demarches[0].mapping.fields.insert(
         "nb_medecins_specialite".into(),
-        ChampRef::Label("Nombre de médecin de la spécialité sur le territoir".into()),
+        ChampRef::Label("Nombre de médecin de la spécialité sur le territoir".into()).into(),
     );
-    settings.demarches[1].annotations.insert(
+    settings.demarches[1].mapping.annotations.insert(
         "rapport".into(),
         ChampRef::Label("Pré-contrôle automatiqe".into()),
     );
-    let problems = check_remote(&settings).await;
+    let (problems, _) = check_remote(&settings).await;
     assert_eq!(problems.len(), 2, "{problems:?}");
     assert_eq!(
         problems[0].path,
@@ -541,7 +590,7 @@ async fn a_mapped_champ_removed_from_the_demarche_is_reported() {
     env.sandbox
         .remove_champ_descriptor(1001, 113)
         .expect("remove");
-    let problems = check_remote(&env.settings).await;
+    let (problems, _) = check_remote(&env.settings).await;
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(problems[0].path, "demarches[0].fields.perimetre");
     assert!(
@@ -564,10 +613,10 @@ async fn check_remote_reports_a_demarche_the_token_cannot_read() {
     let env = demo_env().await;
     let mut settings = env.settings.clone();
     settings.ds.token = Some("essbot-demo-li-only".to_owned().into());
-    let problems = check_remote(&settings).await;
+    let (problems, _) = check_remote(&settings).await;
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(problems[0].path, "demarches[1]");
     settings.ds.token = None;
-    let problems = check_remote(&settings).await;
+    let (problems, _) = check_remote(&settings).await;
     assert_eq!(problems[0].path, "ds.token");
 }

@@ -9,11 +9,12 @@ use std::sync::Arc;
 use chrono::Duration as ChronoDuration;
 use ds_sandbox::{Fault, MutationRecord};
 use essbot::clock::Clock;
+use essbot::config::LabelNames;
 use essbot::config::{Settings, WriteMode};
 use essbot::cycle::{self, Mappings, Services};
 use essbot::precheck;
 use essbot::sync::sync_all;
-use essbot::writeback::{self, LABEL_A_COMPLETER, LABEL_CONFORME, WritebackReport};
+use essbot::writeback::{self, WritebackReport};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -133,7 +134,7 @@ async fn a_first_cycle_writes_annotations_and_labels_then_a_quiet_cycle_writes_n
     assert!(mutations(&env, "dossierAjouterLabel", 12).is_empty());
 
     // Dossier 11 (LI-DEMO-01) gets the « à compléter » label.
-    let a_completer = label_id(&env, 1001, LABEL_A_COMPLETER).await;
+    let a_completer = label_id(&env, 1001, &LabelNames::default().a_completer).await;
     let labels = mutations(&env, "dossierAjouterLabel", 11);
     assert_eq!(labels.len(), 1, "{labels:?}");
     assert_eq!(labels[0].input["labelId"], json!(a_completer));
@@ -144,7 +145,7 @@ async fn a_first_cycle_writes_annotations_and_labels_then_a_quiet_cycle_writes_n
         annotation_value(&four[0], 902),
         Some(json!({"checkbox": true}))
     );
-    let conforme = label_id(&env, 1001, LABEL_CONFORME).await;
+    let conforme = label_id(&env, 1001, &LabelNames::default().conforme).await;
     assert_eq!(
         mutations(&env, "dossierAjouterLabel", 4)[0].input["labelId"],
         json!(conforme)
@@ -325,7 +326,7 @@ async fn a_message_cut_off_in_transit_is_sent_exactly_once() {
 async fn a_label_already_present_is_tolerated() {
     let env = TestEnv::spawn().await;
     let s = services(&env, env.settings.clone());
-    let a_completer = label_id(&env, 1001, LABEL_A_COMPLETER).await;
+    let a_completer = label_id(&env, 1001, &LabelNames::default().a_completer).await;
     let client = env.client();
     // On dossier 11 before the sync (the snapshot shows it); on 14 after (it does not).
     let dossier_id = |n: i32| {
@@ -538,7 +539,7 @@ async fn a_label_missing_on_the_demarche_is_a_configuration_error() {
     d["labels"]
         .as_array_mut()
         .unwrap()
-        .retain(|l| l["name"] != json!(writeback::LABEL_DEROGATION));
+        .retain(|l| l["name"] != json!(LabelNames::default().derogation_cpn));
     sqlx::query("UPDATE demarche_descriptors SET descriptors = $1 WHERE demarche = 1001")
         .bind(d.to_string())
         .execute(s.store.pool())

@@ -1,0 +1,202 @@
+//! The indicators: PS-IND-01 (at least one qualitative indicator) and PS-IND-02 (the five
+//! national indicators, VI.E).
+
+use super::contenu::text_item;
+use super::extract::{ProjetSante, Read};
+use super::text::{contains_words, join_et, normalize};
+use super::{Finding, RuleContext, RuleId, Severity};
+
+use RuleId::*;
+
+/// PS-IND-01: at least one qualitative indicator. One may be short ("Satisfaction des
+/// adresseurs"): half the minimum length of a text.
+pub(super) fn ps_ind_01(ps: &ProjetSante, ctx: &RuleContext<'_>, out: &mut Vec<Finding>) {
+    text_item(
+        PsInd01,
+        &ps.indicateur_qualitatif,
+        ctx.config.min_text_length.div_ceil(2),
+        "au moins un indicateur qualitatif",
+        out,
+    );
+}
+
+const ADRESSEURS: &[&str] = &[
+    "adresseur",
+    "adresseurs",
+    "adressant",
+    "adressants",
+    "professionnels adressant",
+    "medecins traitants",
+    "medecin traitant",
+    "demandeurs",
+    "medecins demandeurs",
+    "requerants",
+    "requerant",
+    "ayant adresse",
+    "ayant sollicite",
+    "origine des demandes",
+];
+const PATIENTS: &[&str] = &[
+    "patients",
+    "patient",
+    "file active",
+    "personnes prises en charge",
+    "beneficiaires",
+];
+const TELEEXPERTISES: &[&str] = &[
+    "teleexpertise",
+    "teleexpertises",
+    "tele expertise",
+    "tele expertises",
+    "teleavis",
+    "tele avis",
+    "avis a distance",
+    "avis rendus",
+];
+const AVANCEES: &[&str] = &[
+    "consultation avancee",
+    "consultations avancees",
+    "consultation delocalisee",
+    "consultations delocalisees",
+    "consultation foraine",
+    "consultations foraines",
+    "consultations decentralisees",
+    "consultations de proximite",
+];
+const MEMBRES: &[&str] = &[
+    "membre",
+    "membres",
+    "proposant",
+    "offrant",
+    "assurant",
+    "participant",
+    "participants",
+    "nombre de medecins",
+    "nombre de specialistes",
+    "nombre de praticiens",
+];
+
+fn any(folded: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| contains_words(folded, w))
+}
+
+/// The five national indicators (VI.E), each recognised in one item (an option chosen, or a
+/// line of a text).
+const NATIONAUX: [(&str, fn(&str) -> bool); 5] = [
+    (
+        "nombre de professionnels de santé adresseurs, dont médecins traitants",
+        |n| any(n, ADRESSEURS) && !any(n, AVANCEES),
+    ),
+    ("nombre de patients pris en charge", |n| {
+        any(n, PATIENTS) && !any(n, AVANCEES)
+    }),
+    ("nombre de téléexpertises réalisées", |n| {
+        any(n, TELEEXPERTISES)
+    }),
+    (
+        "nombre de membres proposant des consultations avancées",
+        |n| any(n, AVANCEES) && any(n, MEMBRES),
+    ),
+    ("nombre de consultations avancées réalisées", |n| {
+        any(n, AVANCEES)
+            && (!any(n, MEMBRES)
+                || ["realisees", "tenues", "nombre de consultations"]
+                    .iter()
+                    .any(|w| contains_words(n, w)))
+    }),
+];
+
+/// PS-IND-02: the five national indicators are committed to; lists those missing.
+pub(super) fn ps_ind_02(ps: &ProjetSante, out: &mut Vec<Finding>) {
+    let Read::Ok { champ, value } = &ps.indicateurs else {
+        return; // PS-CONT-01 already reports it.
+    };
+    let items: Vec<String> = value.items.iter().map(|v| normalize(v)).collect();
+    let missing: Vec<String> = NATIONAUX
+        .iter()
+        .filter(|(_, found)| !items.iter().any(|n| found(n)))
+        .map(|(name, _)| (*name).to_owned())
+        .collect();
+    if !missing.is_empty() {
+        out.push(
+            Finding::new(
+                PsInd02,
+                Severity::Avertissement,
+                format!(
+                    "{} non repris : {}",
+                    if missing.len() > 1 {
+                        "indicateurs nationaux"
+                    } else {
+                        "indicateur national"
+                    },
+                    join_et(&missing)
+                ),
+            )
+            .champ(champ, None),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use super::super::*;
+    use crate::ds::model::{ChampValue, DossierState};
+
+    const IND: &str = "Indicateurs de suivi et d'évaluation";
+
+    #[test]
+    fn ps_ind_01_a_qualitative_indicator() {
+        let c = ps_ctx(DossierState::Accepte);
+        let f = run_ps(
+            &ps_with("Indicateur qualitatif", ChampValue::Text(None)),
+            &c,
+        );
+        assert_eq!(of(&f, RuleId::PsInd01)[0].severity, Severity::Bloquant);
+        let f = run_ps(&ps_with("Indicateur qualitatif", text("Satisfaction")), &c);
+        assert!(of(&f, RuleId::PsInd01).is_empty());
+    }
+
+    #[test]
+    fn ps_ind_02_the_five_national_indicators() {
+        let c = ps_ctx(DossierState::Accepte);
+        let f = run_ps(&ps_with(IND, multi(&INDICATEURS[..3])), &c);
+        assert_eq!(
+            of(&f, RuleId::PsInd02)[0].message,
+            "indicateurs nationaux non repris : nombre de membres proposant des consultations avancées et nombre de consultations avancées réalisées"
+        );
+        let f = run_ps(&ps_with(IND, multi(&INDICATEURS[3..])), &c);
+        assert!(
+            of(&f, RuleId::PsInd02)[0]
+                .message
+                .starts_with("indicateurs nationaux non repris : nombre de professionnels")
+        );
+        let f = run_ps(&ps_with(IND, ChampValue::MultipleDropDown(vec![])), &c);
+        assert!(of(&f, RuleId::PsInd02).is_empty());
+    }
+
+    /// The five written in other words, one per line of a text.
+    #[test]
+    fn ps_ind_02_in_other_words() {
+        let c = ps_ctx(DossierState::Accepte);
+        let mut m = ps_mapping();
+        m.fields.get_mut("indicateurs").unwrap().type_de_champ = "textarea".into();
+        let written = "- Nombre de médecins demandeurs (dont médecins traitants)\n\
+                       - File active de l'ESS\n\
+                       - Nombre d'avis rendus à distance\n\
+                       - Nombre de spécialistes assurant des consultations délocalisées\n\
+                       - Nombre de consultations délocalisées tenues dans l'année";
+        let f = run_ps_with(&ps_with(IND, text(written)), &m, &c);
+        assert!(
+            of(&f, RuleId::PsInd02).is_empty(),
+            "{}",
+            lines(&of(&f, RuleId::PsInd02))
+        );
+        let f = run_ps_with(
+            &ps_with(IND, text("Nombre de patients ; délai de réponse")),
+            &m,
+            &c,
+        );
+        assert_eq!(of(&f, RuleId::PsInd02).len(), 1);
+    }
+}
