@@ -1312,6 +1312,7 @@ mod tests {
                 names,
                 [
                     "Pré-contrôle : conforme",
+                    "Pré-contrôle : à vérifier",
                     "Pré-contrôle : à compléter",
                     "Pré-contrôle : dérogation CPN"
                 ]

@@ -625,8 +625,13 @@ async fn descriptors_give_types_options_children_and_labels() {
     assert_eq!(rapport.type_de_champ, "textarea");
     assert_eq!(annotation_key(&rapport.type_de_champ), Some("textarea"));
     assert_eq!(find(&d.annotations, 902).type_de_champ, "checkbox");
-    assert_eq!(d.labels.len(), 3);
+    assert_eq!(d.labels.len(), 4);
     assert!(d.labels.iter().any(|l| l.name == "Pré-contrôle : conforme"));
+    assert!(
+        d.labels
+            .iter()
+            .any(|l| l.name == "Pré-contrôle : à vérifier")
+    );
 }
 
 #[tokio::test]

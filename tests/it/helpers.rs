@@ -1,5 +1,6 @@
-//! Shared test helpers: a temporary SQLite store, and a [`TestEnv`] that runs the DS sandbox on
-//! port 0 next to a temporary database, with settings pointing at both.
+//! Shared test helpers: a temporary SQLite store, a [`TestEnv`] that runs the DS sandbox on
+//! port 0 next to a temporary database, with settings pointing at both, and one real cycle run
+//! on the demo data set's "today".
 //!
 //! Everything lives in a temporary folder removed when the value is dropped, and the sandbox
 //! listens on a free port, so tests run in parallel without sharing anything.
@@ -8,15 +9,19 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{NaiveDate, TimeZone, Utc};
 use ds_sandbox::{DEMO_TOKEN, Dataset, RequestRecord, Sandbox, SandboxOptions};
 use essbot::clock::FixedClock;
-use essbot::config::{self, DemarcheSettings, Env, Settings, Source};
+use essbot::config::{self, ConfigError, DemarcheSettings, Env, Settings, Source};
+use essbot::cycle::{self, CycleReport, Services};
 use essbot::ds::DsClient;
 use essbot::store::Store;
 use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
 
 /// A fresh store in a temporary folder (`<dir>/essbot.db`), migrations applied. Keep the
 /// folder alive as long as the store.
@@ -60,22 +65,12 @@ impl TestEnv {
         .await
         .expect("start the sandbox");
         let dir = tempfile::tempdir().expect("temporary folder");
-        let db = dir.path().join("essbot.db");
-        let env = Env {
-            vars: BTreeMap::from([
-                (config::TOKEN_ENV.to_owned(), DEMO_TOKEN.to_owned()),
-                ("ESSBOT__DS__ENDPOINT".to_owned(), sandbox.url()),
-                (
-                    "ESSBOT__DATABASE__URL".to_owned(),
-                    format!("sqlite://{}", db.display()),
-                ),
-            ]),
-        };
-        let mut settings =
-            config::load(&Source::Text(config::DEMO_CONFIG.into()), &env).expect("demo config");
-        // Loopback: pacing requests would only slow the tests down.
-        settings.ds.max_requests_per_second = 10_000.0;
-        settings.ds.max_retries = 2;
+        let settings = settings_for(
+            config::DEMO_CONFIG,
+            &sandbox.url(),
+            &dir.path().join("essbot.db"),
+        )
+        .expect("demo config");
         let store = Store::connect(&settings.database)
             .await
             .expect("open the store");
@@ -121,6 +116,61 @@ impl TestEnv {
             .filter(|r| r.operation_name.as_deref() == Some(operation))
             .collect()
     }
+}
+
+/// A configuration text (the demo's, or another form's) loaded with the demo token, pointed at
+/// the sandbox `endpoint` and the SQLite file `db`, with no pacing worth waiting for and short
+/// retries.
+pub fn settings_for(config_text: &str, endpoint: &str, db: &Path) -> Result<Settings, ConfigError> {
+    let env = Env {
+        vars: BTreeMap::from([
+            (config::TOKEN_ENV.to_owned(), DEMO_TOKEN.to_owned()),
+            ("ESSBOT__DS__ENDPOINT".to_owned(), endpoint.to_owned()),
+            (
+                "ESSBOT__DATABASE__URL".to_owned(),
+                format!("sqlite://{}", db.display()),
+            ),
+        ]),
+    };
+    let mut settings = config::load(&Source::Text(config_text.into()), &env)?;
+    // Loopback: pacing requests would only slow the tests down.
+    settings.ds.max_requests_per_second = 10_000.0;
+    settings.ds.max_retries = 2;
+    Ok(settings)
+}
+
+/// "Today" of the demo data set (sandbox/data/README.md).
+pub fn demo_today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 25).expect("date")
+}
+
+/// A demo environment whose clock reads the data set's "today", noon in Paris.
+pub async fn demo_env() -> TestEnv {
+    let env = TestEnv::spawn().await;
+    env.clock.set(
+        Utc.with_ymd_and_hms(2026, 11, 25, 11, 0, 0)
+            .single()
+            .expect("time"),
+    );
+    env
+}
+
+/// Runs one real cycle (sync, pre-check, write-back) of `settings` on `store` and returns its
+/// report, errors included.
+pub async fn run_cycle_with(settings: &Settings, store: &Store, clock: &FixedClock) -> CycleReport {
+    let services = Services::with_store(settings.clone(), store.clone(), Arc::new(clock.clone()))
+        .expect("services");
+    cycle::run_once(&services, &CancellationToken::new())
+        .await
+        .expect("cycle")
+}
+
+/// Runs one real cycle of the environment's configuration on its store, failing the test on any
+/// error of the cycle.
+pub async fn run_cycle(env: &TestEnv) -> CycleReport {
+    let report = run_cycle_with(&env.settings, &env.store, &env.clock).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    report
 }
 
 /// The sandbox with the demo data set and DS's default rate limit, on a free loopback port: what

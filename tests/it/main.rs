@@ -6,6 +6,7 @@ mod corpus;
 mod daemon;
 mod ds_client;
 mod faults;
+mod forms;
 mod graphql_documents;
 mod helpers;
 mod ledger;

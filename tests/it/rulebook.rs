@@ -6,48 +6,14 @@
 //! exercise), the data itself and rules.md, not from what the code prints.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
-use chrono::{NaiveDate, TimeZone, Utc};
 use essbot::commands::check::{self as check_cmd, CommandError};
 use essbot::commands::describe::{check_remote, describe};
 use essbot::config::{self, ChampRef, DemarcheKind, Env, Source};
-use essbot::cycle::{self, Services};
 use essbot::precheck;
 use essbot::rules::RuleId;
-use tokio_util::sync::CancellationToken;
 
-use crate::helpers::TestEnv;
-
-/// "Today" of the demo data set (sandbox/data/README.md).
-fn today() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 11, 25).expect("date")
-}
-
-/// A demo environment whose clock reads the data set's "today", noon in Paris.
-async fn demo_env() -> TestEnv {
-    let env = TestEnv::spawn().await;
-    env.clock.set(
-        Utc.with_ymd_and_hms(2026, 11, 25, 11, 0, 0)
-            .single()
-            .expect("time"),
-    );
-    env
-}
-
-/// Runs one real cycle (sync and pre-check) on the environment's store.
-async fn run_cycle(env: &TestEnv) {
-    let services = Services::with_store(
-        env.settings.clone(),
-        env.store.clone(),
-        Arc::new(env.clock.clone()),
-    )
-    .expect("services");
-    let report = cycle::run_once(&services, &CancellationToken::new())
-        .await
-        .expect("cycle");
-    assert!(report.errors.is_empty(), "{:?}", report.errors);
-}
+use crate::helpers::{TestEnv, demo_env, demo_today, run_cycle};
 
 fn rule_ids(findings: &serde_json::Value, severity: &str) -> BTreeSet<String> {
     findings
@@ -263,7 +229,7 @@ fn without_store(env: &TestEnv) -> config::Settings {
 async fn check_prints_the_french_report_and_writes_nothing() {
     let env = demo_env().await;
     let settings = without_store(&env);
-    let text = check_cmd::check_on(&settings, 12, false, today())
+    let text = check_cmd::check_on(&settings, 12, false, demo_today())
         .await
         .expect("check");
     assert!(
@@ -287,7 +253,7 @@ async fn check_prints_the_french_report_and_writes_nothing() {
     // Nothing written: no mutation on DS, no database created.
     assert!(env.sandbox.mutations().is_empty());
     assert!(!env.dir.path().join("absente").exists());
-    let compliant = check_cmd::check_on(&settings, 4, false, today())
+    let compliant = check_cmd::check_on(&settings, 4, false, demo_today())
         .await
         .expect("check");
     assert!(
@@ -300,7 +266,7 @@ async fn check_prints_the_french_report_and_writes_nothing() {
 async fn check_json_gives_the_findings_and_says_the_overlap_check_is_partial() {
     let env = demo_env().await;
     let settings = without_store(&env);
-    let text = check_cmd::check_on(&settings, 8, true, today())
+    let text = check_cmd::check_on(&settings, 8, true, demo_today())
         .await
         .expect("check");
     let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
@@ -321,7 +287,7 @@ async fn check_json_gives_the_findings_and_says_the_overlap_check_is_partial() {
 async fn check_reads_the_other_projects_from_the_store_without_writing_to_it() {
     let env = demo_env().await;
     // Without the store, dossier 14's overlap with the accepted dossier 1 cannot be seen.
-    let alone = check_cmd::check_on(&without_store(&env), 14, true, today())
+    let alone = check_cmd::check_on(&without_store(&env), 14, true, demo_today())
         .await
         .expect("check");
     let alone: serde_json::Value = serde_json::from_str(&alone).expect("JSON");
@@ -339,7 +305,7 @@ async fn check_reads_the_other_projects_from_the_store_without_writing_to_it() {
     };
     let before = count().await;
     env.sandbox.clear_logs();
-    let text = check_cmd::check_on(&env.settings, 14, true, today())
+    let text = check_cmd::check_on(&env.settings, 14, true, demo_today())
         .await
         .expect("check");
     let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
@@ -349,7 +315,7 @@ async fn check_reads_the_other_projects_from_the_store_without_writing_to_it() {
         rule_ids(&v["findings"], "bloquant"),
         BTreeSet::from(["LI-TERR-02".to_owned()])
     );
-    let human = check_cmd::check_on(&env.settings, 14, false, today())
+    let human = check_cmd::check_on(&env.settings, 14, false, demo_today())
         .await
         .expect("check");
     assert!(
@@ -368,7 +334,7 @@ async fn check_reads_the_other_projects_from_the_store_without_writing_to_it() {
 async fn check_of_a_projet_reads_its_lettre_from_ds_when_there_is_no_store() {
     let env = demo_env().await;
     let settings = without_store(&env);
-    let text = check_cmd::check_on(&settings, 25, true, today())
+    let text = check_cmd::check_on(&settings, 25, true, demo_today())
         .await
         .expect("check");
     let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
@@ -376,7 +342,7 @@ async fn check_of_a_projet_reads_its_lettre_from_ds_when_there_is_no_store() {
     assert_eq!(v["kind"], "projet_sante");
     assert_eq!(v["verdict"], "conforme", "{text}");
     assert_eq!(v["lettres_lues_sur_ds"], serde_json::json!([1]));
-    let late = check_cmd::check_on(&settings, 26, false, today())
+    let late = check_cmd::check_on(&settings, 26, false, demo_today())
         .await
         .expect("check");
     assert!(late.contains("[PS-DEL-01] bloquant"), "{late}");
@@ -393,7 +359,7 @@ async fn check_refuses_a_dossier_outside_the_configured_demarches() {
     settings
         .demarches
         .retain(|d| d.kind == DemarcheKind::ProjetSante);
-    let err = check_cmd::check_on(&settings, 1, false, today())
+    let err = check_cmd::check_on(&settings, 1, false, demo_today())
         .await
         .expect_err("not watched");
     assert!(
@@ -405,7 +371,7 @@ async fn check_refuses_a_dossier_outside_the_configured_demarches() {
         err.to_string(),
         "le dossier 1 n'appartient à aucune des démarches configurées (1002)"
     );
-    let err = check_cmd::check_on(&settings, 4242, false, today())
+    let err = check_cmd::check_on(&settings, 4242, false, demo_today())
         .await
         .expect_err("unknown dossier");
     assert_eq!(err.exit_code(), 1, "{err}");
@@ -601,7 +567,7 @@ async fn a_mapped_champ_removed_from_the_demarche_is_reported() {
         problems[0].message
     );
     // `check` refuses to judge with a broken mapping: a configuration error.
-    let err = check_cmd::check_on(&without_store(&env), 4, false, today())
+    let err = check_cmd::check_on(&without_store(&env), 4, false, demo_today())
         .await
         .expect_err("mapping");
     assert!(matches!(err, CommandError::Mapping(_)), "{err}");
