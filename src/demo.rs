@@ -248,11 +248,10 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 fn verdict_fr(v: &str) -> &'static str {
-    match v {
-        "conforme" => "CONFORME",
-        "non_conforme" => "NON CONFORME",
-        "derogation_cpn" => "DÉROGATION CPN",
-        _ => "?",
+    match crate::rules::Verdict::parse(v) {
+        Some(crate::rules::Verdict::DerogationCpn) => "DÉROGATION CPN",
+        Some(v) => v.libelle(),
+        None => "?",
     }
 }
 
@@ -264,7 +263,7 @@ fn main_points(report: &serde_json::Value) -> String {
         .and_then(serde_json::Value::as_array)
         .cloned()
         .unwrap_or_default();
-    for severity in ["bloquant", "derogation", "avertissement"] {
+    for severity in ["bloquant", "derogation", "a_verifier", "avertissement"] {
         for f in &findings {
             if f.get("severity").and_then(serde_json::Value::as_str) == Some(severity)
                 && let Some(rule) = f.get("rule").and_then(serde_json::Value::as_str)
@@ -272,6 +271,7 @@ fn main_points(report: &serde_json::Value) -> String {
                 let tag = match severity {
                     "bloquant" => rule.to_owned(),
                     "derogation" => format!("{rule} (CPN)"),
+                    "a_verifier" => format!("{rule} (à vérifier)"),
                     _ => format!("{rule} (avert.)"),
                 };
                 if !ids.contains(&tag) {

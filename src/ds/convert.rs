@@ -795,6 +795,73 @@ mod tests {
         );
     }
 
+    /// Section headers and explanations, which real forms are full of, decode as champs essbot
+    /// does not read; an address keeps where DS geocoded it.
+    #[test]
+    fn headers_explanations_and_addresses_decode() {
+        let raw = dossier(vec![
+            champ(
+                "HeaderSectionChamp",
+                1,
+                "Le projet et ses porteurs",
+                json!({"section": null}),
+            ),
+            champ(
+                "ExplicationChamp",
+                2,
+                "Remplissez…",
+                json!({"explication": null}),
+            ),
+            champ(
+                "AddressChamp",
+                3,
+                "Siège",
+                json!({
+                    "address": {"label": "12 rue de Siam 29200 Brest"},
+                    "commune": {"code": "29019"},
+                    "departement": {"code": "29", "name": "Finistère"}
+                }),
+            ),
+            champ("AddressChamp", 4, "Siège vide", json!({"address": null})),
+        ]);
+        for d in [
+            decode_dossier(&raw).unwrap(),
+            decode_dossier_text(&raw.to_string()).unwrap(),
+        ] {
+            assert_eq!(
+                d.champs[0].value,
+                ChampValue::Other {
+                    typename: "HeaderSectionChamp".into()
+                }
+            );
+            assert_eq!(
+                d.champs[1].value,
+                ChampValue::Other {
+                    typename: "ExplicationChamp".into()
+                }
+            );
+            assert_eq!(
+                d.champs[2].value,
+                ChampValue::Address {
+                    label: Some("12 rue de Siam 29200 Brest".into()),
+                    city_code: Some("29019".into()),
+                    departement: Some(CodeName {
+                        code: "29".into(),
+                        name: "Finistère".into()
+                    }),
+                }
+            );
+            assert_eq!(
+                d.champs[3].value,
+                ChampValue::Address {
+                    label: None,
+                    city_code: None,
+                    departement: None
+                }
+            );
+        }
+    }
+
     /// The error of a bad node, which must be the same read from its text.
     fn decode_error(raw: &Value) -> DecodeError {
         let err = decode_dossier(raw).unwrap_err();

@@ -2,8 +2,9 @@
 //! PS-CONT-01 (the parts of the projet de santé).
 
 use super::common::{too_short, unread};
-use super::extract::{Choix, Gouvernance, LettreIntention, Porteurs, ProjetSante, Read};
-use super::text::quote;
+use super::extract::{Choix, Contenu, Gouvernance, LettreIntention, Porteurs, ProjetSante, Read};
+use super::text::{normalize, quote};
+use super::vocab::GENERALISTES;
 use super::{Finding, RuleContext, RuleId, Severity};
 
 use RuleId::*;
@@ -62,13 +63,27 @@ fn porteurs(li: &LettreIntention, ctx: &RuleContext<'_>, out: &mut Vec<Finding>)
         Read::Ok {
             champ,
             value: Porteurs::Texte(t),
-        } => out.extend(too_short(
-            LiCont01,
-            champ,
-            t,
-            ctx.config.min_text_length.min(5),
-            WHAT,
-        )),
+        } => {
+            out.extend(too_short(
+                LiCont01,
+                champ,
+                t,
+                ctx.config.min_text_length.min(5),
+                WHAT,
+            ));
+            // Porteurs in prose are read for what they say, as rows are.
+            let n = normalize(t);
+            if let Some(words) = GENERALISTES.find(&n) {
+                out.push(
+                    Finding::new(
+                        LiCont01,
+                        Severity::Avertissement,
+                        format!("les porteurs décrits mentionnent « {words} » ; une ESS réunit des médecins spécialistes, hors médecine générale"),
+                    )
+                    .champ(champ, Some(t.clone())),
+                );
+            }
+        }
         Read::Ok {
             champ,
             value: Porteurs::Lignes(rows),
@@ -160,11 +175,32 @@ pub(super) fn text_item(
     }
 }
 
+/// A part of the projet de santé: a document attached is there; a text must be long enough.
+fn contenu_item(
+    rule: RuleId,
+    read: &Read<Contenu>,
+    min: usize,
+    what: &str,
+    out: &mut Vec<Finding>,
+) {
+    match read {
+        Read::Ok {
+            value: Contenu::Document(_),
+            ..
+        } => {}
+        Read::Ok {
+            champ,
+            value: Contenu::Texte(t),
+        } => out.extend(too_short(rule, champ, t, min, what)),
+        other => out.extend(unread(rule, other, true, what)),
+    }
+}
+
 /// PS-CONT-01: the detail of missions and actions, the follow-up and evaluation indicators, the
 /// update procedure, a territorial diagnosis, the governance and the deployment document.
 pub(super) fn ps_cont_01(ps: &ProjetSante, ctx: &RuleContext<'_>, out: &mut Vec<Finding>) {
     let min = ctx.config.min_text_length;
-    text_item(
+    contenu_item(
         PsCont01,
         &ps.missions_actions,
         min,
@@ -177,14 +213,14 @@ pub(super) fn ps_cont_01(ps: &ProjetSante, ctx: &RuleContext<'_>, out: &mut Vec<
         true,
         "les indicateurs de suivi et d'évaluation",
     ));
-    text_item(
+    contenu_item(
         PsCont01,
         &ps.modalites_actualisation,
         min,
         "les modalités d'actualisation du projet",
         out,
     );
-    text_item(
+    contenu_item(
         PsCont01,
         &ps.diagnostic_territorial,
         min,
@@ -310,6 +346,34 @@ mod tests {
         assert_eq!(r.verdict, Verdict::Conforme, "{}", r.text());
         assert!(!r.text().contains("non vérifié"), "{}", r.text());
         assert!(!r.text().contains("configuration"), "{}", r.text());
+    }
+
+    /// A part of the projet given as a document is there, whatever its length.
+    #[test]
+    fn ps_cont_01_a_document_stands_for_a_text() {
+        let c = ps_ctx(DossierState::Accepte);
+        let mut m = ps_mapping();
+        m.fields
+            .get_mut("diagnostic_territorial")
+            .unwrap()
+            .type_de_champ = "piece_justificative".into();
+        let file = |name: &str| crate::ds::model::File {
+            filename: name.into(),
+            content_type: "application/pdf".into(),
+            byte_size: Some(10),
+            url: None,
+        };
+        let d = ps_with(
+            "Diagnostic territorial",
+            ChampValue::PieceJustificative(vec![file("d.pdf")]),
+        );
+        assert!(of(&run_ps_with(&d, &m, &c), RuleId::PsCont01).is_empty());
+        let d = ps_with(
+            "Diagnostic territorial",
+            ChampValue::PieceJustificative(vec![]),
+        );
+        let f = run_ps_with(&d, &m, &c);
+        assert_eq!(of(&f, RuleId::PsCont01)[0].severity, Severity::Bloquant);
     }
 
     #[test]

@@ -10,11 +10,11 @@ use chrono::NaiveDate;
 use super::fields::DemarcheKind;
 use super::mapping::ResolvedMapping;
 use super::read::{
-    ASSOCIATION, CHOICES, COUNT, DEPARTEMENTS, FICHIERS, GOUVERNANCE, LIEN, OUI_NON, PORTEURS,
-    Parsed, REGION, Reader, SIEGE, SPECIALITES, TEXT, shown,
+    ASSOCIATION, CHOICES, CONTENU, COUNT, DEPARTEMENTS, FICHIERS, GOUVERNANCE, LIEN, OUI_NON,
+    PORTEURS, Parsed, REGION, Reader, SIEGE, SPECIALITES, TEXT, shown,
 };
 pub use super::read::{
-    Association, Choix, Gouvernance, Lien, Lieu, Membre, Porteur, Porteurs, Siege, Voix,
+    Association, Choix, Contenu, Gouvernance, Lien, Lieu, Membre, Porteur, Porteurs, Siege, Voix,
 };
 use crate::ds::model::{Demandeur, Dossier};
 
@@ -102,11 +102,11 @@ pub struct ProjetSante {
     /// `dateDepot` in Europe/Paris.
     pub date_depot: NaiveDate,
     pub lien_lettre_intention: Read<Lien>,
-    pub diagnostic_territorial: Read<String>,
-    pub missions_actions: Read<String>,
+    pub diagnostic_territorial: Read<Contenu>,
+    pub missions_actions: Read<Contenu>,
     pub indicateurs: Read<Choix>,
     pub indicateur_qualitatif: Read<String>,
-    pub modalites_actualisation: Read<String>,
+    pub modalites_actualisation: Read<Contenu>,
     pub gouvernance: Read<Gouvernance>,
     /// File names of the deployment document.
     pub plan_deploiement: Read<Vec<String>>,
@@ -149,11 +149,11 @@ pub fn extract_projet(dossier: &Dossier, mapping: &ResolvedMapping) -> ProjetSan
         numero: dossier.number,
         date_depot: paris_date(dossier),
         lien_lettre_intention: s.read("lien_lettre_intention", LIEN),
-        diagnostic_territorial: s.read("diagnostic_territorial", TEXT),
-        missions_actions: s.read("missions_actions", TEXT),
+        diagnostic_territorial: s.read("diagnostic_territorial", CONTENU),
+        missions_actions: s.read("missions_actions", CONTENU),
         indicateurs: s.read("indicateurs", CHOICES),
         indicateur_qualitatif: s.read("indicateur_qualitatif", TEXT),
-        modalites_actualisation: s.read("modalites_actualisation", TEXT),
+        modalites_actualisation: s.read("modalites_actualisation", CONTENU),
         gouvernance: s.read("gouvernance", GOUVERNANCE),
         plan_deploiement: s.read("plan_deploiement", FICHIERS),
         nb_adherents: s.read("nb_adherents", COUNT),

@@ -73,6 +73,8 @@ pub enum Need {
 pub enum Shape {
     /// A free text (a text, or the cells of any champ that holds words).
     Text,
+    /// A part of the projet de santé: written in a text, or attached as a document.
+    Contenu,
     /// A headcount: a non-negative integer, in a number champ or written in a text
     /// ("34 adhérents").
     Count,
@@ -200,6 +202,7 @@ impl Shape {
     pub fn strict(self) -> &'static [&'static str] {
         match self {
             Self::Text => &["text", "textarea"],
+            Self::Contenu => &["text", "textarea", "piece_justificative"],
             Self::Count => &["integer_number", "number"],
             Self::Choices => &["multiple_drop_down_list", "drop_down_list"],
             Self::Departements => &[
@@ -224,7 +227,7 @@ impl Shape {
     /// turn out unreadable: that is a finding on the dossier, never a crash).
     pub fn tolerated(self) -> &'static [&'static str] {
         match self {
-            Self::Text => &[
+            Self::Text | Self::Contenu => &[
                 "drop_down_list",
                 "multiple_drop_down_list",
                 "linked_drop_down_list",
@@ -264,6 +267,7 @@ impl Shape {
     pub fn expected(self) -> &'static str {
         match self {
             Self::Text => "a text",
+            Self::Contenu => "a text or an attachment",
             Self::Count => "an integer",
             Self::Choices => "a (multiple) drop-down list or a text",
             Self::Departements => "a département champ, a (multiple) drop-down list or a text",
@@ -283,9 +287,12 @@ impl Shape {
     pub fn reading(self, type_de_champ: &str) -> &'static str {
         let choice = CHOICE_TYPES.contains(&type_de_champ);
         match (self, type_de_champ) {
-            (Self::Text, "repetition") => "every cell of every row, as one text",
-            (Self::Text, _) if choice => "the options chosen, as text",
-            (Self::Text, _) => "as written",
+            (Self::Text | Self::Contenu, "repetition") => "every cell of every row, as one text",
+            (Self::Text | Self::Contenu, _) if choice => "the options chosen, as text",
+            (Self::Contenu, "piece_justificative") => {
+                "the documents attached: given when a file is there (no minimum length)"
+            }
+            (Self::Text | Self::Contenu, _) => "as written",
             (Self::Count, "integer_number" | "number") => "the number",
             (Self::Count, "decimal_number") => "the number; a fraction is unreadable",
             (Self::Count, _) => {
@@ -612,7 +619,7 @@ pub const FIELDS: &[FieldDef] = &[
         "diagnostic_territorial",
         PS,
         Need::Required,
-        Text,
+        Contenu,
         "le diagnostic territorial",
         ["diagnostic territorial", "diagnostic"],
         [PsCont01]
@@ -621,7 +628,7 @@ pub const FIELDS: &[FieldDef] = &[
         "missions_actions",
         PS,
         Need::Required,
-        Text,
+        Contenu,
         "le détail des missions et des actions",
         ["missions et actions", "missions", "actions"],
         [PsCont01]
@@ -652,7 +659,7 @@ pub const FIELDS: &[FieldDef] = &[
         "modalites_actualisation",
         PS,
         Need::Required,
-        Text,
+        Contenu,
         "les modalités d'actualisation du projet",
         [
             "modalites d actualisation du projet",

@@ -38,6 +38,16 @@ pub(super) fn ps_link_01<'c>(
             true,
             "le lien vers la lettre d'intention",
         ));
+        if let Some(champ) = ps.lien_lettre_intention.champ() {
+            out.push(
+                Finding::new(
+                    PsDel01,
+                    Severity::Info,
+                    "délai de dépôt non vérifiable : lettre d'intention non identifiée",
+                )
+                .champ(champ, None),
+            );
+        }
         return None;
     };
     let shown = Some(lien.numero.to_string());
@@ -143,7 +153,10 @@ mod tests {
             &ps_ctx(DossierState::Accepte),
         );
         assert_eq!(of(&f, RuleId::PsLink01)[0].severity, Severity::Bloquant);
-        assert!(of(&f, RuleId::PsDel01).is_empty());
+        assert_eq!(
+            of(&f, RuleId::PsDel01)[0].message,
+            "délai de dépôt non vérifiable : lettre d'intention non identifiée"
+        );
     }
 
     /// The lettre named in a text or an integer champ, as applicants write it.

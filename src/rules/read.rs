@@ -318,6 +318,38 @@ pub(super) const TEXT: Reader<String> = Reader {
     read: text,
 };
 
+/// A part of the projet de santé, written or attached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Contenu {
+    Texte(String),
+    /// The file names of the documents attached.
+    Document(Vec<String>),
+}
+
+fn contenu(c: &Champ, m: &ResolvedChamp) -> Parsed<Contenu> {
+    match &c.value {
+        ChampValue::PieceJustificative(files) => {
+            let names: Vec<String> = files.iter().map(|f| f.filename.clone()).collect();
+            if names.is_empty() {
+                Parsed::Empty
+            } else {
+                Parsed::Value(Contenu::Document(names))
+            }
+        }
+        _ => match text(c, m) {
+            Parsed::Value(t) => Parsed::Value(Contenu::Texte(t)),
+            Parsed::Empty => Parsed::Empty,
+            Parsed::Bad(w) => Parsed::Bad(w),
+        },
+    }
+}
+
+/// A part of the projet de santé.
+pub(super) const CONTENU: Reader<Contenu> = Reader {
+    shape: Shape::Contenu,
+    read: contenu,
+};
+
 // ---------------------------------------------------------------------------------------------
 // Counts.
 

@@ -377,8 +377,11 @@ impl ReferenceData {
                     let name = words[i..i + n].join(" ");
                     self.places.get(&name).map(|p| (n, p))
                 });
-            // "Finistère nord": after a département, "nord" is a direction, not the Nord.
-            let direction = words[i] == "nord" && !out.departements.is_empty();
+            // "Finistère nord": after another département, "nord" is a direction, not the Nord
+            // ("59 - Nord" names it twice).
+            let direction = words[i] == "nord"
+                && matches!(longest, Some((1, Place::Departement(c))) if !out.departements.contains(c))
+                && !out.departements.is_empty();
             if let Some((n, place)) = longest.filter(|_| !direction) {
                 match place {
                     Place::Departement(c) => push_unique(&mut out.departements, c),
@@ -448,9 +451,19 @@ impl ReferenceData {
         {
             return Some(r);
         }
-        self.regions_by_name
+        if let Some(r) = self
+            .regions_by_name
             .get(&normalize(s))
             .and_then(|c| self.regions.get(c))
+        {
+            return Some(r);
+        }
+        // "Région Centre-Val de Loire", "la région Bretagne": one région named in words.
+        let p = self.places_in(s);
+        match (p.regions.as_slice(), p.departements.is_empty()) {
+            ([one], true) => self.regions.get(one),
+            _ => None,
+        }
     }
 
     /// Codes of the départements of a région, sorted.

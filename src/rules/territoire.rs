@@ -555,6 +555,8 @@ mod tests {
                 Some(Severity::Bloquant),
             ),
             ("59 - Nord (partie sud)", &["59"], Some(Severity::Bloquant)),
+            ("59 - Nord", &["59"], None),
+            ("Nord (59)", &["59"], None),
             ("Nord et Pas-de-Calais", &["59", "62"], None),
             (
                 "Brest et Quimper (Finistère)",

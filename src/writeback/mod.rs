@@ -458,7 +458,7 @@ impl Ctx<'_> {
             },
             mutations: 0,
         };
-        let Some(verdict) = parse_verdict(&check.verdict) else {
+        let Some(verdict) = Verdict::parse(&check.verdict) else {
             warn!(verdict = %check.verdict, "stored verdict unreadable: not written");
             return Ok((step, Flow::Continue));
         };
@@ -774,13 +774,4 @@ fn errors_for(intent: &Intent, outcome: &MutationOutcome, batch_ids: &[String]) 
         })
         .cloned()
         .collect()
-}
-
-fn parse_verdict(s: &str) -> Option<Verdict> {
-    Some(match s {
-        "conforme" => Verdict::Conforme,
-        "non_conforme" => Verdict::NonConforme,
-        "derogation_cpn" => Verdict::DerogationCpn,
-        _ => return None,
-    })
 }
