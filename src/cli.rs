@@ -367,19 +367,8 @@ async fn sandbox(args: SandboxArgs) -> Result<Outcome, CliError> {
 /// field left unmapped is a configuration problem, reported before this.
 fn print_unmapped(settings: &Settings) {
     for d in &settings.demarches {
-        let missing: Vec<&crate::rules::fields::FieldDef> = d
-            .kind
-            .fields()
-            .filter(|f| !d.mapping.fields.contains_key(f.key))
-            .collect();
-        if !missing.is_empty() {
-            let keys: Vec<&str> = missing.iter().map(|f| f.key).collect();
-            let mut rules: Vec<&str> = missing
-                .iter()
-                .flat_map(|f| f.rules.iter().map(|r| r.as_str()))
-                .collect();
-            rules.sort_unstable();
-            rules.dedup();
+        let (keys, rules) = d.not_mapped();
+        if !keys.is_empty() {
             println!(
                 "démarche {} ({}): optional fields not mapped: {}; rules that run without them: {}",
                 d.number,

@@ -233,6 +233,23 @@ pub struct DemarcheSettings {
 }
 
 impl DemarcheSettings {
+    /// The optional fields this démarche does not map, and the rules that run without them
+    /// (both empty when it maps every field).
+    pub fn not_mapped(&self) -> (Vec<&'static str>, Vec<&'static str>) {
+        let fields: Vec<&crate::rules::fields::FieldDef> = self
+            .kind
+            .fields()
+            .filter(|f| !self.mapping.fields.contains_key(f.key))
+            .collect();
+        let mut rules: Vec<&str> = fields
+            .iter()
+            .flat_map(|f| f.rules.iter().map(|r| r.as_str()))
+            .collect();
+        rules.sort_unstable();
+        rules.dedup();
+        (fields.iter().map(|f| f.key).collect(), rules)
+    }
+
     /// The mapping checked against the démarche's descriptors.
     ///
     /// # Errors

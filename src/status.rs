@@ -90,6 +90,16 @@ pub async fn status(
                 .map(|w| format!(" (retard : {})", lag(now, w)))
                 .unwrap_or_default()
         );
+        // What the configuration does not read, said here rather than in every report.
+        let (unmapped, rules) = d.not_mapped();
+        if !unmapped.is_empty() {
+            let _ = writeln!(
+                out,
+                "    champs facultatifs non configurés : {} (règles qui s'en passent : {})",
+                unmapped.join(", "),
+                rules.join(", ")
+            );
+        }
         if let Some(e) = &s.last_error {
             let recent = match (s.last_error_at, s.last_success) {
                 (Some(e_at), Some(ok)) => e_at >= ok,

@@ -11,8 +11,6 @@ use super::event::{Event, EventKind, EventSlot, MilestoneId, SocleScope};
 use super::money::{div_round_half_up, format_eur};
 use super::{Anchor, MilestonesConfig};
 
-/// Months from the lettre d'intention (D0) to the projet de santé deadline.
-const PS_DUE_MONTHS: u32 = 6;
 /// Months of silence after the projet de santé is filed (R) before it is deemed validated.
 const PS_TACIT_MONTHS: u32 = 2;
 /// Months from R to the mission socle with both activities.
@@ -668,11 +666,13 @@ impl Ctx<'_> {
         if let (Some(stop), None) = (self.li_stop(), self.f.r) {
             return self.sans_objet(MilestoneId::PsDue, None, stop);
         }
-        let due = self.f.d0.map(|d0| add_months(d0, PS_DUE_MONTHS));
+        // The delay PS-DEL-01 checks a filed projet against: one computation for both.
+        let due = self.f.d0.map(crate::rules::echeance_projet_sante);
         let mut note = match self.f.d0 {
             Some(d0) => format!(
-                "projet de santé à déposer dans les 6 mois suivant la lettre d'intention \
+                "projet de santé à déposer dans les {} mois suivant la lettre d'intention \
                  du {}",
+                crate::rules::DELAI_PROJET_SANTE_MOIS,
                 fr(d0)
             ),
             None => "date de dépôt de la lettre d'intention (D0) non connue".into(),

@@ -52,7 +52,7 @@ pub(crate) mod testutil;
 
 pub use extract::{LettreIntention, ProjetSante, Read, extract_lettre, extract_projet};
 pub use fields::DemarcheKind;
-pub use lien::echeance_projet_sante;
+pub use lien::{DELAI_MOIS as DELAI_PROJET_SANTE_MOIS, echeance_projet_sante};
 pub use mapping::{
     ChampRef, FieldRef, MappingError, MappingSpec, ResolvedChamp, ResolvedMapping, describe,
     resolve,

@@ -586,3 +586,70 @@ async fn check_remote_reports_a_demarche_the_token_cannot_read() {
     let (problems, _) = check_remote(&settings).await;
     assert_eq!(problems[0].path, "ds.token");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The configurations essbot ships
+
+/// `config/essbot.example.toml` and the packaged `deploy/essbot.toml` are complete and true:
+/// once their démarche numbers name the demo form's démarches, every field a rule needs is
+/// mapped and `config check --remote` finds every champ and column.
+#[tokio::test]
+async fn the_shipped_configurations_map_every_field_and_resolve() {
+    let env = demo_env().await;
+    for (name, text) in [
+        (
+            "config/essbot.example.toml",
+            include_str!("../../config/essbot.example.toml"),
+        ),
+        (
+            "deploy/essbot.toml",
+            include_str!("../../deploy/essbot.toml"),
+        ),
+    ] {
+        let text = text
+            .replace("number = 12345", "number = 1001")
+            .replace("number = 12346", "number = 1002")
+            .replace("token_file = \"/etc/essbot/ds-token\"\n", "");
+        let settings = crate::helpers::settings_for(
+            &text,
+            &env.sandbox.url(),
+            &env.dir.path().join("shipped.db"),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        for d in &settings.demarches {
+            for f in d.kind.fields() {
+                if f.need != essbot::rules::fields::Need::Optional {
+                    assert!(
+                        d.mapping.fields.contains_key(f.key),
+                        "{name}: {} leaves {} unmapped",
+                        d.number,
+                        f.key
+                    );
+                }
+            }
+        }
+        let (problems, readings) = check_remote(&settings).await;
+        assert_eq!(problems, vec![], "{name}");
+        assert!(readings.contains("démarche 1001"), "{name}: {readings}");
+        assert!(readings.contains("démarche 1002"), "{name}: {readings}");
+    }
+}
+
+/// A required field left unmapped fails `config check` before anything runs, naming the
+/// rules that cannot run without it.
+#[tokio::test]
+async fn a_required_field_left_unmapped_is_a_configuration_error() {
+    let env = demo_env().await;
+    let text = config::DEMO_CONFIG.replace(
+        "nb_adherents = \"id:Q2hhbXAtMTE2\"",
+        "# nb_adherents left out",
+    );
+    let err = crate::helpers::settings_for(&text, &env.sandbox.url(), &env.dir.path().join("x.db"))
+        .expect_err("a required field is missing");
+    let p = err
+        .problems
+        .iter()
+        .find(|p| p.path == "demarches[0].fields.nb_adherents")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(p.message.contains("LI-ADH-01, LI-ADH-02"), "{}", p.message);
+}
