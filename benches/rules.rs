@@ -65,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     anyhow::ensure!(synced.new.len() == count, "every dossier stored");
-    let mapping = rules::resolve(&demarche, &client.demarche_descriptors(DEMARCHE).await?)?;
+    let mapping = demarche.resolve(&client.demarche_descriptors(DEMARCHE).await?)?;
     let reference = ReferenceData::load(&settings.reference)?;
     let now = Utc::now();
     let today = precheck::paris_today(now);

@@ -80,9 +80,12 @@ fn any(folded: &str, words: &[&str]) -> bool {
     words.iter().any(|w| contains_words(folded, w))
 }
 
+/// Whether a folded item states an indicator.
+type Recognise = fn(&str) -> bool;
+
 /// The five national indicators (VI.E), each recognised in one item (an option chosen, or a
 /// line of a text).
-const NATIONAUX: [(&str, fn(&str) -> bool); 5] = [
+const NATIONAUX: [(&str, Recognise); 5] = [
     (
         "nombre de professionnels de santé adresseurs, dont médecins traitants",
         |n| any(n, ADRESSEURS) && !any(n, AVANCEES),

@@ -855,23 +855,29 @@ fn list_descriptors(out: &mut String, pool: &[ChampDescriptor], indent: usize) {
     }
 }
 
+/// A key `describe` looks for a champ for: its wordings and the types that can give it.
+struct Wanted<'a> {
+    key: &'a str,
+    hints: &'a [&'a str],
+    strict: &'a [&'a str],
+    tolerated: &'a [&'a str],
+}
+
 /// Best champ per key: highest score first, each champ used once, only types that can give the
-/// key, and only above a threshold. `keys` are (key, hints, accepts-this-type, strict-type).
+/// key (those that give it directly slightly preferred), and only above a threshold.
 fn suggest<'a>(
-    keys: &[(&'a str, &'a [&'a str], &dyn Fn(&str) -> (bool, bool))],
+    keys: &[Wanted<'a>],
     pool: &[ChampDescriptor],
 ) -> BTreeMap<&'a str, ChampDescriptor> {
     let mut pairs: Vec<(f64, &str, &ChampDescriptor)> = Vec::new();
-    for (key, hints, accepts) in keys {
+    for w in keys {
         for d in pool {
-            let (ok, strict) = accepts(&kind_of(d));
-            if ok {
-                let mut score = label_score(&d.label, hints);
-                if strict {
-                    score += 0.01;
-                }
+            let t = kind_of(d);
+            let strict = w.strict.contains(&t.as_str());
+            if strict || w.tolerated.contains(&t.as_str()) {
+                let score = label_score(&d.label, w.hints) + if strict { 0.01 } else { 0.0 };
                 if score >= 0.6 {
-                    pairs.push((score, key, d));
+                    pairs.push((score, w.key, d));
                 }
             }
         }
@@ -897,19 +903,14 @@ fn field_suggestions(
     kind: DemarcheKind,
     pool: &[ChampDescriptor],
 ) -> BTreeMap<&'static str, ChampDescriptor> {
-    let fields: Vec<&'static FieldDef> = kind.fields().collect();
-    let accepts: Vec<Box<dyn Fn(&str) -> (bool, bool)>> = fields
-        .iter()
-        .map(|f| {
-            let shape = f.shape;
-            Box::new(move |t: &str| (shape.accepts(t), shape.strict().contains(&t)))
-                as Box<dyn Fn(&str) -> (bool, bool)>
+    let keys: Vec<Wanted<'static>> = kind
+        .fields()
+        .map(|f| Wanted {
+            key: f.key,
+            hints: f.hints,
+            strict: f.shape.strict(),
+            tolerated: f.shape.tolerated(),
         })
-        .collect();
-    let keys: Vec<(&str, &[&str], &dyn Fn(&str) -> (bool, bool))> = fields
-        .iter()
-        .zip(&accepts)
-        .map(|(f, a)| (f.key, f.hints, a.as_ref()))
         .collect();
     suggest(&keys, pool)
 }
@@ -918,21 +919,14 @@ fn annotation_suggestions(
     defs: &'static [AnnotationDef],
     pool: &[ChampDescriptor],
 ) -> BTreeMap<&'static str, ChampDescriptor> {
-    let accepts: Vec<Box<dyn Fn(&str) -> (bool, bool)>> = defs
+    let keys: Vec<Wanted<'static>> = defs
         .iter()
-        .map(|a| {
-            Box::new(move |t: &str| {
-                (
-                    a.strict.contains(&t) || a.tolerated.contains(&t),
-                    a.strict.contains(&t),
-                )
-            }) as Box<dyn Fn(&str) -> (bool, bool)>
+        .map(|a| Wanted {
+            key: a.key,
+            hints: a.hints,
+            strict: a.strict,
+            tolerated: a.tolerated,
         })
-        .collect();
-    let keys: Vec<(&str, &[&str], &dyn Fn(&str) -> (bool, bool))> = defs
-        .iter()
-        .zip(&accepts)
-        .map(|(a, f)| (a.key, a.hints, f.as_ref()))
         .collect();
     suggest(&keys, pool)
 }

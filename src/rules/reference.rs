@@ -338,11 +338,8 @@ impl ReferenceData {
                 None => (i, self.match_specialite(part)),
             };
             match group {
-                Some(g) => {
-                    if !out.groups.iter().any(|x| x.id == g.id) {
-                        out.groups.push(g);
-                    }
-                }
+                Some(g) if !out.groups.iter().any(|x| x.id == g.id) => out.groups.push(g),
+                Some(_) => {}
                 None if !is_filler(&normalize(part)) => out.unknown.push(part.trim().to_owned()),
                 None => {}
             }
