@@ -366,8 +366,6 @@ pub struct FieldDef {
     pub need: Need,
     /// The shape of value it gives.
     pub shape: Shape,
-    /// What it is, in French, as a finding completes "le cahier des charges exige …".
-    pub what: &'static str,
     /// Folded label wordings `demarche describe` recognises it by.
     pub hints: &'static [&'static str],
     /// The rules that read it.
@@ -377,13 +375,12 @@ pub struct FieldDef {
 use DemarcheKind::{LettreIntention as LI, ProjetSante as PS};
 
 macro_rules! field {
-    ($key:literal, $kind:expr, $need:expr, $shape:ident, $what:literal, [$($hint:literal),*], [$($rule:ident),*]) => {
+    ($key:literal, $kind:expr, $need:expr, $shape:ident, [$($hint:literal),*], [$($rule:ident),*]) => {
         FieldDef {
             key: $key,
             kind: $kind,
             need: $need,
             shape: Shape::$shape,
-            what: $what,
             hints: &[$($hint),*],
             rules: &[$($rule),*],
         }
@@ -397,7 +394,6 @@ pub const FIELDS: &[FieldDef] = &[
         LI,
         Need::Required,
         Porteurs,
-        "l'identité des porteurs du projet",
         [
             "porteurs du projet",
             "porteurs",
@@ -411,7 +407,6 @@ pub const FIELDS: &[FieldDef] = &[
         LI,
         Need::Required,
         Specialites,
-        "la spécialité concernée",
         [
             "specialite concernee",
             "specialites concernees",
@@ -425,7 +420,6 @@ pub const FIELDS: &[FieldDef] = &[
         LI,
         Need::OneOf("territory"),
         Departements,
-        "le territoire couvert (départements ou région)",
         [
             "departements couverts",
             "departements concernes",
@@ -439,7 +433,6 @@ pub const FIELDS: &[FieldDef] = &[
         LI,
         Need::OneOf("territory"),
         Region,
-        "la région couverte",
         ["region couverte", "region concernee", "region"],
         [LiTerr01]
     ),
@@ -448,7 +441,6 @@ pub const FIELDS: &[FieldDef] = &[
         LI,
         Need::Optional,
         Text,
-        "le périmètre médical",
         ["perimetre medical", "perimetre", "champ d intervention"],
         [LiSpec02]
     ),
@@ -457,7 +449,6 @@ pub const FIELDS: &[FieldDef] = &[
         LI,
         Need::Required,
         Count,
-        "le nombre de médecins de la spécialité sur le territoire",
         [
             "nombre de medecins de la specialite sur le territoire",
             "nombre de medecins de la specialite",
@@ -470,7 +461,6 @@ pub const FIELDS: &[FieldDef] = &[
         LI,
         Need::Required,
         Count,
-        "le nombre de médecins libéraux de la spécialité sur le territoire",
         [
             "nombre de medecins liberaux de la specialite sur le territoire",
             "nombre de liberaux de la specialite",
@@ -484,7 +474,6 @@ pub const FIELDS: &[FieldDef] = &[
         LI,
         Need::Required,
         Count,
-        "le nombre de médecins adhérents",
         [
             "nombre de medecins adherents",
             "nombre d adherents",
@@ -497,7 +486,6 @@ pub const FIELDS: &[FieldDef] = &[
         LI,
         Need::Optional,
         Association,
-        "l'association porteuse (numéro RNA ou SIRET)",
         [
             "association porteuse rna",
             "association porteuse",
@@ -511,7 +499,6 @@ pub const FIELDS: &[FieldDef] = &[
         LI,
         Need::Optional,
         Association,
-        "le SIRET de l'association",
         ["siret de l association", "siret"],
         [LiJur01, LiCaisse01]
     ),
@@ -520,7 +507,6 @@ pub const FIELDS: &[FieldDef] = &[
         LI,
         Need::Optional,
         Siege,
-        "la commune du siège de l'association",
         [
             "siege de l association",
             "siege social",
@@ -535,7 +521,6 @@ pub const FIELDS: &[FieldDef] = &[
         LI,
         Need::OneOf("cooperations"),
         Choices,
-        "les coopérations prévues",
         ["cooperations prevues", "cooperations", "partenaires"],
         [LiCoop01, LiHosp01, LiCont01]
     ),
@@ -544,7 +529,6 @@ pub const FIELDS: &[FieldDef] = &[
         LI,
         Need::OneOf("cooperations"),
         Text,
-        "les coopérations prévues",
         ["cooperations precisions", "precisions sur les cooperations"],
         [LiCoop01, LiHosp01, LiCont01]
     ),
@@ -553,7 +537,6 @@ pub const FIELDS: &[FieldDef] = &[
         LI,
         Need::Required,
         Gouvernance,
-        "la gouvernance envisagée",
         [
             "gouvernance prevue",
             "gouvernance",
@@ -567,7 +550,6 @@ pub const FIELDS: &[FieldDef] = &[
         LI,
         Need::OneOf("actions"),
         Text,
-        "les actions prévues",
         [
             "actions prevues pour la mission socle",
             "actions prevues",
@@ -580,7 +562,6 @@ pub const FIELDS: &[FieldDef] = &[
         LI,
         Need::OneOf("actions"),
         Choices,
-        "les actions prévues",
         ["activites de la mission socle", "mission socle"],
         [LiMiss01, LiCont01]
     ),
@@ -589,7 +570,6 @@ pub const FIELDS: &[FieldDef] = &[
         LI,
         Need::Optional,
         OuiNon,
-        "la demande de dérogation",
         ["demande de derogation", "derogation demandee", "derogation"],
         [LiTerr01, LiSpec01, LiDemo01, LiAdh01]
     ),
@@ -598,7 +578,6 @@ pub const FIELDS: &[FieldDef] = &[
         LI,
         Need::Optional,
         Text,
-        "le motif de la demande de dérogation",
         ["motif de la derogation", "motif"],
         [LiCont01]
     ),
@@ -607,7 +586,6 @@ pub const FIELDS: &[FieldDef] = &[
         PS,
         Need::Required,
         Lien,
-        "le lien vers la lettre d'intention",
         [
             "lettre d intention",
             "dossier de lettre d intention",
@@ -620,7 +598,6 @@ pub const FIELDS: &[FieldDef] = &[
         PS,
         Need::Required,
         Contenu,
-        "le diagnostic territorial",
         ["diagnostic territorial", "diagnostic"],
         [PsCont01]
     ),
@@ -629,7 +606,6 @@ pub const FIELDS: &[FieldDef] = &[
         PS,
         Need::Required,
         Contenu,
-        "le détail des missions et des actions",
         ["missions et actions", "missions", "actions"],
         [PsCont01]
     ),
@@ -638,7 +614,6 @@ pub const FIELDS: &[FieldDef] = &[
         PS,
         Need::Required,
         Choices,
-        "les indicateurs de suivi et d'évaluation",
         [
             "indicateurs de suivi et d evaluation",
             "indicateurs de suivi",
@@ -651,7 +626,6 @@ pub const FIELDS: &[FieldDef] = &[
         PS,
         Need::Required,
         Text,
-        "au moins un indicateur qualitatif",
         ["indicateur qualitatif", "indicateurs qualitatifs"],
         [PsInd01]
     ),
@@ -660,7 +634,6 @@ pub const FIELDS: &[FieldDef] = &[
         PS,
         Need::Required,
         Contenu,
-        "les modalités d'actualisation du projet",
         [
             "modalites d actualisation du projet",
             "modalites d actualisation",
@@ -673,7 +646,6 @@ pub const FIELDS: &[FieldDef] = &[
         PS,
         Need::Required,
         Gouvernance,
-        "la gouvernance",
         ["gouvernance", "composition du bureau", "instances"],
         [PsGouv01, PsCont01]
     ),
@@ -682,7 +654,6 @@ pub const FIELDS: &[FieldDef] = &[
         PS,
         Need::Required,
         Fichiers,
-        "le document de déploiement",
         [
             "plan de deploiement",
             "document de deploiement",
@@ -695,7 +666,6 @@ pub const FIELDS: &[FieldDef] = &[
         PS,
         Need::Required,
         Count,
-        "le nombre de médecins adhérents",
         [
             "nombre de medecins adherents",
             "nombre d adherents",
@@ -708,7 +678,6 @@ pub const FIELDS: &[FieldDef] = &[
         PS,
         Need::Required,
         Count,
-        "le nombre de médecins libéraux de la spécialité sur le territoire",
         [
             "nombre de medecins liberaux de la specialite sur le territoire",
             "nombre de liberaux de la specialite",
