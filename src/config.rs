@@ -241,13 +241,10 @@ impl DemarcheSettings {
             .fields()
             .filter(|f| !self.mapping.fields.contains_key(f.key))
             .collect();
-        let mut rules: Vec<&str> = fields
-            .iter()
-            .flat_map(|f| f.rules.iter().map(|r| r.as_str()))
-            .collect();
-        rules.sort_unstable();
-        rules.dedup();
-        (fields.iter().map(|f| f.key).collect(), rules)
+        (
+            fields.iter().map(|f| f.key).collect(),
+            crate::rules::fields::rules_of(fields.iter().copied()),
+        )
     }
 
     /// The mapping checked against the démarche's descriptors.

@@ -688,6 +688,17 @@ pub const FIELDS: &[FieldDef] = &[
     ),
 ];
 
+/// The rules that read any of these fields, by id, each once, sorted.
+pub fn rules_of<'a>(fields: impl IntoIterator<Item = &'a FieldDef>) -> Vec<&'static str> {
+    let mut rules: Vec<&str> = fields
+        .into_iter()
+        .flat_map(|f| f.rules.iter().map(|r| r.as_str()))
+        .collect();
+    rules.sort_unstable();
+    rules.dedup();
+    rules
+}
+
 /// One annotation key: what essbot writes back (`rapport`…) or reads from the instructors
 /// (`suivi`), with the annotation types that can hold it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

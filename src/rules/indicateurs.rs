@@ -4,6 +4,9 @@
 use super::contenu::text_item;
 use super::extract::{ProjetSante, Read};
 use super::text::{contains_words, join_et, normalize};
+use super::vocab::{
+    IND_ADRESSEURS, IND_AVANCEES, IND_MEMBRES, IND_PATIENTS, IND_TELEEXPERTISES, Vocab,
+};
 use super::{Finding, RuleContext, RuleId, Severity};
 
 use RuleId::*;
@@ -20,64 +23,8 @@ pub(super) fn ps_ind_01(ps: &ProjetSante, ctx: &RuleContext<'_>, out: &mut Vec<F
     );
 }
 
-const ADRESSEURS: &[&str] = &[
-    "adresseur",
-    "adresseurs",
-    "adressant",
-    "adressants",
-    "professionnels adressant",
-    "medecins traitants",
-    "medecin traitant",
-    "demandeurs",
-    "medecins demandeurs",
-    "requerants",
-    "requerant",
-    "ayant adresse",
-    "ayant sollicite",
-    "origine des demandes",
-];
-const PATIENTS: &[&str] = &[
-    "patients",
-    "patient",
-    "file active",
-    "personnes prises en charge",
-    "beneficiaires",
-];
-const TELEEXPERTISES: &[&str] = &[
-    "teleexpertise",
-    "teleexpertises",
-    "tele expertise",
-    "tele expertises",
-    "teleavis",
-    "tele avis",
-    "avis a distance",
-    "avis rendus",
-];
-const AVANCEES: &[&str] = &[
-    "consultation avancee",
-    "consultations avancees",
-    "consultation delocalisee",
-    "consultations delocalisees",
-    "consultation foraine",
-    "consultations foraines",
-    "consultations decentralisees",
-    "consultations de proximite",
-];
-const MEMBRES: &[&str] = &[
-    "membre",
-    "membres",
-    "proposant",
-    "offrant",
-    "assurant",
-    "participant",
-    "participants",
-    "nombre de medecins",
-    "nombre de specialistes",
-    "nombre de praticiens",
-];
-
-fn any(folded: &str, words: &[&str]) -> bool {
-    words.iter().any(|w| contains_words(folded, w))
+fn any(folded: &str, v: Vocab) -> bool {
+    v.in_text(folded)
 }
 
 /// Whether a folded item states an indicator.
@@ -88,21 +35,21 @@ type Recognise = fn(&str) -> bool;
 const NATIONAUX: [(&str, Recognise); 5] = [
     (
         "nombre de professionnels de santé adresseurs, dont médecins traitants",
-        |n| any(n, ADRESSEURS) && !any(n, AVANCEES),
+        |n| any(n, IND_ADRESSEURS) && !any(n, IND_AVANCEES),
     ),
     ("nombre de patients pris en charge", |n| {
-        any(n, PATIENTS) && !any(n, AVANCEES)
+        any(n, IND_PATIENTS) && !any(n, IND_AVANCEES)
     }),
     ("nombre de téléexpertises réalisées", |n| {
-        any(n, TELEEXPERTISES)
+        any(n, IND_TELEEXPERTISES)
     }),
     (
         "nombre de membres proposant des consultations avancées",
-        |n| any(n, AVANCEES) && any(n, MEMBRES),
+        |n| any(n, IND_AVANCEES) && any(n, IND_MEMBRES),
     ),
     ("nombre de consultations avancées réalisées", |n| {
-        any(n, AVANCEES)
-            && (!any(n, MEMBRES)
+        any(n, IND_AVANCEES)
+            && (!any(n, IND_MEMBRES)
                 || ["realisees", "tenues", "nombre de consultations"]
                     .iter()
                     .any(|w| contains_words(n, w)))

@@ -367,12 +367,7 @@ pub fn unmapped_required<'a>(
             continue;
         }
         let keys: Vec<&str> = fields.iter().map(|f| f.key).collect();
-        let mut rules: Vec<&str> = fields
-            .iter()
-            .flat_map(|f| f.rules.iter().map(|r| r.as_str()))
-            .collect();
-        rules.sort_unstable();
-        rules.dedup();
+        let rules = super::fields::rules_of(fields.iter().copied());
         out.push(MappingProblem {
             key: format!("fields.{}", keys[0]),
             message: format!(
@@ -386,8 +381,7 @@ pub fn unmapped_required<'a>(
 }
 
 fn rule_list(f: &FieldDef) -> String {
-    let ids: Vec<&str> = f.rules.iter().map(|r| r.as_str()).collect();
-    ids.join(", ")
+    super::fields::rules_of([f]).join(", ")
 }
 
 /// A descriptor as the mapping keeps it.

@@ -387,16 +387,20 @@ pub fn child_of(d: &DemarcheDescriptors, parent: &str, label: &str, value: Champ
         .iter()
         .find(|c| c.label == parent)
         .unwrap_or_else(|| panic!("no descriptor {parent}"));
-    let id = p
+    let id = &p
         .children
         .iter()
         .find(|c| c.label == label)
         .unwrap_or_else(|| panic!("no column {label} in {parent}"))
-        .id
-        .clone();
+        .id;
+    cell(id, label, value)
+}
+
+/// A champ of descriptor `id`.
+fn cell(id: &str, label: &str, value: ChampValue) -> Champ {
     Champ {
         id: format!("{id}-c"),
-        descriptor_id: id,
+        descriptor_id: id.to_owned(),
         label: label.into(),
         string_value: None,
         value,
@@ -409,20 +413,13 @@ pub fn li_child(parent: &str, label: &str, value: ChampValue) -> Champ {
 }
 
 fn champ_of(d: &DemarcheDescriptors, label: &str, value: ChampValue) -> Champ {
-    let id = d
+    let id = &d
         .champs
         .iter()
         .find(|c| c.label == label)
         .unwrap_or_else(|| panic!("no descriptor {label}"))
-        .id
-        .clone();
-    Champ {
-        id: format!("{id}-c"),
-        descriptor_id: id,
-        label: label.into(),
-        string_value: None,
-        value,
-    }
+        .id;
+    cell(id, label, value)
 }
 
 /// Replaces the value of a dossier's champ (by label).

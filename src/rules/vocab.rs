@@ -337,6 +337,82 @@ pub const RESTRICTION: Vocab = Vocab {
     ],
 };
 
+/// PS-IND-02: les professionnels adresseurs.
+pub const IND_ADRESSEURS: Vocab = Vocab {
+    nom: "les professionnels adresseurs",
+    words: &[
+        "adresseur",
+        "adresseurs",
+        "adressant",
+        "adressants",
+        "professionnels adressant",
+        "medecins traitants",
+        "medecin traitant",
+        "demandeurs",
+        "medecins demandeurs",
+        "requerants",
+        "requerant",
+        "ayant adresse",
+        "ayant sollicite",
+        "origine des demandes",
+    ],
+};
+/// PS-IND-02: les patients pris en charge.
+pub const IND_PATIENTS: Vocab = Vocab {
+    nom: "les patients pris en charge",
+    words: &[
+        "patients",
+        "patient",
+        "file active",
+        "personnes prises en charge",
+        "beneficiaires",
+    ],
+};
+/// PS-IND-02: les téléexpertises.
+pub const IND_TELEEXPERTISES: Vocab = Vocab {
+    nom: "les téléexpertises",
+    words: &[
+        "teleexpertise",
+        "teleexpertises",
+        "tele expertise",
+        "tele expertises",
+        "teleavis",
+        "tele avis",
+        "avis a distance",
+        "avis rendus",
+    ],
+};
+/// PS-IND-02: les consultations avancées.
+pub const IND_AVANCEES: Vocab = Vocab {
+    nom: "les consultations avancées",
+    words: &[
+        "consultation avancee",
+        "consultations avancees",
+        "consultation delocalisee",
+        "consultations delocalisees",
+        "consultation foraine",
+        "consultations foraines",
+        "consultations decentralisees",
+        "consultations de proximite",
+    ],
+};
+/// PS-IND-02: les membres qui les proposent.
+pub const IND_MEMBRES: Vocab = Vocab {
+    nom: "les membres qui les proposent",
+    words: &[
+        "membre",
+        "membres",
+        "proposant",
+        "offrant",
+        "assurant",
+        "participant",
+        "participants",
+        "nombre de medecins",
+        "nombre de specialistes",
+        "nombre de praticiens",
+    ],
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,6 +435,11 @@ mod tests {
             ADHERENTS,
             AUTRES_ACTEURS,
             RESTRICTION,
+            IND_ADRESSEURS,
+            IND_PATIENTS,
+            IND_TELEEXPERTISES,
+            IND_AVANCEES,
+            IND_MEMBRES,
         ] {
             for w in v.words {
                 assert_eq!(*w, normalize(w), "{}: {w}", v.nom);
