@@ -4,9 +4,7 @@
 use super::contenu::text_item;
 use super::extract::{ProjetSante, Read};
 use super::text::{contains_words, join_et, normalize};
-use super::vocab::{
-    IND_ADRESSEURS, IND_AVANCEES, IND_MEMBRES, IND_PATIENTS, IND_TELEEXPERTISES, Vocab,
-};
+use super::vocab::{IND_ADRESSEURS, IND_AVANCEES, IND_MEMBRES, IND_PATIENTS, IND_TELEEXPERTISES};
 use super::{Finding, RuleContext, RuleId, Severity};
 
 use RuleId::*;
@@ -23,10 +21,6 @@ pub(super) fn ps_ind_01(ps: &ProjetSante, ctx: &RuleContext<'_>, out: &mut Vec<F
     );
 }
 
-fn any(folded: &str, v: Vocab) -> bool {
-    v.in_text(folded)
-}
-
 /// Whether a folded item states an indicator.
 type Recognise = fn(&str) -> bool;
 
@@ -35,21 +29,21 @@ type Recognise = fn(&str) -> bool;
 const NATIONAUX: [(&str, Recognise); 5] = [
     (
         "nombre de professionnels de santé adresseurs, dont médecins traitants",
-        |n| any(n, IND_ADRESSEURS) && !any(n, IND_AVANCEES),
+        |n| IND_ADRESSEURS.in_text(n) && !IND_AVANCEES.in_text(n),
     ),
     ("nombre de patients pris en charge", |n| {
-        any(n, IND_PATIENTS) && !any(n, IND_AVANCEES)
+        IND_PATIENTS.in_text(n) && !IND_AVANCEES.in_text(n)
     }),
     ("nombre de téléexpertises réalisées", |n| {
-        any(n, IND_TELEEXPERTISES)
+        IND_TELEEXPERTISES.in_text(n)
     }),
     (
         "nombre de membres proposant des consultations avancées",
-        |n| any(n, IND_AVANCEES) && any(n, IND_MEMBRES),
+        |n| IND_AVANCEES.in_text(n) && IND_MEMBRES.in_text(n),
     ),
     ("nombre de consultations avancées réalisées", |n| {
-        any(n, IND_AVANCEES)
-            && (!any(n, IND_MEMBRES)
+        IND_AVANCEES.in_text(n)
+            && (!IND_MEMBRES.in_text(n)
                 || ["realisees", "tenues", "nombre de consultations"]
                     .iter()
                     .any(|w| contains_words(n, w)))
