@@ -1,5 +1,5 @@
 //! Same project, same verdict, whatever the form (rules.md, "How essbot reads a dossier",
-//! principle 2). The demo data set files the same 32 projects through three forms built
+//! principle 2). The demo data set files the same 32 projects through four forms built
 //! independently of each other (docs/demo-forms.md, sandbox/data/README.md):
 //!
 //! | form | démarches | dossiers | configuration |
@@ -7,11 +7,12 @@
 //! | A | 1001, 1002 | 1–32 | config/demo.toml |
 //! | B | 1003, 1004 | 101–132 | config/demo-form-b.toml |
 //! | C | 1005, 1006 | 201–232 | config/demo-form-c.toml |
+//! | D | 1007, 1008 | 301–332 | config/demo-form-d.toml |
 //!
 //! One real cycle per form, each on its own store, against one sandbox, on the data set's
-//! "today". Project n must get, through B (dossier n + 100) and C (n + 200), the verdict and the
-//! set of (severity, rule id) pairs it gets through A (dossier n); and essbot must have put on
-//! each dossier the label its form's configuration names for that verdict.
+//! "today". Project n must get, through B (dossier n + 100), C (n + 200) and D (n + 300), the
+//! verdict and the set of (severity, rule id) pairs it gets through A (dossier n); and essbot
+//! must have put on each dossier the label its form's configuration names for that verdict.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -24,6 +25,7 @@ use crate::helpers::{TestEnv, demo_env, run_cycle_with, settings_for};
 
 const FORM_B: &str = include_str!("../../config/demo-form-b.toml");
 const FORM_C: &str = include_str!("../../config/demo-form-c.toml");
+const FORM_D: &str = include_str!("../../config/demo-form-d.toml");
 
 /// The projects, numbered as form A's dossiers.
 const PROJECTS: std::ops::RangeInclusive<i64> = 1..=32;
@@ -35,7 +37,7 @@ struct Form {
     config: &'static str,
 }
 
-const FORMS: [Form; 3] = [
+const FORMS: [Form; 4] = [
     Form {
         name: "A",
         offset: 0,
@@ -50,6 +52,11 @@ const FORMS: [Form; 3] = [
         name: "C",
         offset: 200,
         config: FORM_C,
+    },
+    Form {
+        name: "D",
+        offset: 300,
+        config: FORM_D,
     },
 ];
 
