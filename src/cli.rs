@@ -189,7 +189,10 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
                     path.display()
                 );
             } else {
-                println!("{}: configuration valid", path.display());
+                println!(
+                    "{}: configuration valid (`essbot config check --remote` checks the mapping against DS)",
+                    path.display()
+                );
             }
             print_unmapped(&settings);
             Ok(Outcome::Ok)
@@ -367,14 +370,11 @@ async fn sandbox(args: SandboxArgs) -> Result<Outcome, CliError> {
 /// field left unmapped is a configuration problem, reported before this.
 fn print_unmapped(settings: &Settings) {
     for d in &settings.demarches {
-        let (keys, rules) = d.not_mapped();
-        if !keys.is_empty() {
+        for effect in d.not_mapped() {
             println!(
-                "démarche {} ({}): optional fields not mapped: {}; rules that run without them: {}",
+                "démarche {} ({}): not mapped: {effect}",
                 d.number,
-                d.kind.as_str(),
-                keys.join(", "),
-                rules.join(", ")
+                d.kind.as_str()
             );
         }
     }

@@ -233,18 +233,14 @@ pub struct DemarcheSettings {
 }
 
 impl DemarcheSettings {
-    /// The optional fields this démarche does not map, and the rules that run without them
-    /// (both empty when it maps every field).
-    pub fn not_mapped(&self) -> (Vec<&'static str>, Vec<&'static str>) {
-        let fields: Vec<&crate::rules::fields::FieldDef> = self
-            .kind
+    /// What each optional field this démarche does not map means for the rules (empty when it
+    /// maps every field).
+    pub fn not_mapped(&self) -> Vec<String> {
+        self.kind
             .fields()
             .filter(|f| !self.mapping.fields.contains_key(f.key))
-            .collect();
-        (
-            fields.iter().map(|f| f.key).collect(),
-            crate::rules::fields::rules_of(fields.iter().copied()),
-        )
+            .map(|f| f.unmapped_effect())
+            .collect()
     }
 
     /// The mapping checked against the démarche's descriptors.
@@ -266,7 +262,7 @@ impl Problem {
             .iter()
             .map(|p| Problem {
                 path: format!("demarches[{index}].{}", p.key),
-                message: p.message.clone(),
+                message: format!("{} (démarche {})", p.message, e.demarche),
             })
             .collect()
     }
@@ -900,6 +896,8 @@ fn validate_demarche(i: usize, d: RawDemarche, p: &mut Collector) -> Option<Dema
     // Fields: each key a field of the kind, each reference well formed (columns included),
     // and every field a rule cannot run without mapped.
     let mut fields = BTreeMap::new();
+    // Keys written but malformed: their problem is said, not a second "not mapped" one.
+    let mut malformed: Vec<String> = Vec::new();
     for (key, raw) in d.fields {
         let def = kind.and_then(|k| k.field(&key));
         if let Some(k) = kind
@@ -920,6 +918,7 @@ fn validate_demarche(i: usize, d: RawDemarche, p: &mut Collector) -> Option<Dema
                 fields.insert(key, r);
             }
             Err(problems) => {
+                malformed.push(key.clone());
                 for (sub, message) in problems {
                     let sub = if sub.is_empty() {
                         String::new()
@@ -932,9 +931,8 @@ fn validate_demarche(i: usize, d: RawDemarche, p: &mut Collector) -> Option<Dema
         }
     }
     if let Some(k) = kind {
-        for problem in
-            crate::rules::mapping::unmapped_required(k, fields.keys().map(String::as_str))
-        {
+        let written = fields.keys().chain(&malformed).map(String::as_str);
+        for problem in crate::rules::mapping::unmapped_required(k, written) {
             p.push(at(&problem.key), problem.message);
         }
     }

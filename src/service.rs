@@ -63,13 +63,8 @@ pub async fn start(
         }
     }
     for m in mappings.resolved.values() {
-        if !m.not_mapped.is_empty() {
-            info!(
-                demarche = m.demarche,
-                fields = %m.not_mapped.join(", "),
-                rules = %m.rules_without_input().join(", "),
-                "optional fields not mapped: these rules run without them"
-            );
+        for effect in m.rules_without_input() {
+            warn!(demarche = m.demarche, %effect, "optional field not mapped");
         }
     }
     if mappings.resolved.is_empty() && mappings.unavailable.is_empty() {

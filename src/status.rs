@@ -91,14 +91,9 @@ pub async fn status(
                 .unwrap_or_default()
         );
         // What the configuration does not read, said here rather than in every report.
-        let (unmapped, rules) = d.not_mapped();
-        if !unmapped.is_empty() {
-            let _ = writeln!(
-                out,
-                "    champs facultatifs non configurés : {} (règles qui s'en passent : {})",
-                unmapped.join(", "),
-                rules.join(", ")
-            );
+        // Operator-facing detail, in English like the configuration it is about.
+        for effect in d.not_mapped() {
+            let _ = writeln!(out, "    not mapped: {effect}");
         }
         if let Some(e) = &s.last_error {
             let recent = match (s.last_error_at, s.last_success) {

@@ -210,13 +210,12 @@ pub async fn evaluate(
     };
     let report = rules::check(&dossier, &mapping, &ctx);
     let mut mapping_notes = mapping.notes.clone();
-    if !mapping.not_mapped.is_empty() {
-        mapping_notes.push(format!(
-            "optional fields not mapped: {}; rules run without them: {}",
-            mapping.not_mapped.join(", "),
-            mapping.rules_without_input().join(", ")
-        ));
-    }
+    mapping_notes.extend(
+        mapping
+            .rules_without_input()
+            .into_iter()
+            .map(|effect| format!("not mapped: {effect}")),
+    );
     Ok(CheckOutcome {
         demarche: demarche.number,
         report,

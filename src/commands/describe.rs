@@ -10,7 +10,7 @@
 
 use crate::config::{Problem, Settings};
 use crate::ds::DsClient;
-use crate::rules;
+use crate::rules::{self, ReferenceData};
 
 use super::check::CommandError;
 
@@ -49,12 +49,22 @@ pub async fn check_remote(settings: &Settings) -> (Vec<Problem>, String) {
             return (vec![problem], String::new());
         }
     };
+    let reference = match ReferenceData::load(&settings.reference) {
+        Ok(r) => r,
+        Err(e) => {
+            let problem = Problem {
+                path: "reference".into(),
+                message: e.to_string(),
+            };
+            return (vec![problem], String::new());
+        }
+    };
     let mut problems = Vec::new();
     let mut readings = String::new();
     for (index, demarche) in settings.demarches.iter().enumerate() {
         match client.demarche_descriptors(demarche.number).await {
             Ok(descriptors) => match demarche.resolve(&descriptors) {
-                Ok(m) => readings.push_str(&render_readings(&m)),
+                Ok(m) => readings.push_str(&render_readings(&m, &reference)),
                 Err(e) => problems.extend(Problem::from_mapping(index, &e)),
             },
             Err(e) => problems.push(Problem {
@@ -69,21 +79,26 @@ pub async fn check_remote(settings: &Settings) -> (Vec<Problem>, String) {
     (problems, readings)
 }
 
-/// How essbot will read one démarche's dossiers.
-fn render_readings(m: &rules::ResolvedMapping) -> String {
+/// How essbot will read one démarche's dossiers: each mapped champ and column, each option of
+/// its choice champs, the remarks of the mapping, and what runs without an unmapped field.
+fn render_readings(m: &rules::ResolvedMapping, reference: &ReferenceData) -> String {
     let mut out = format!("démarche {} ({}):\n", m.demarche, m.kind.as_str());
     for line in m.readings() {
         out.push_str(&format!("  {line}\n"));
     }
-    for note in &m.notes {
+    for line in rules::explain::option_readings(m, reference) {
+        out.push_str(&format!("  {line}\n"));
+    }
+    // A tolerated type is already said by its reading line.
+    for note in m
+        .notes
+        .iter()
+        .filter(|n| !n.contains("its value is parsed"))
+    {
         out.push_str(&format!("  note: {note}\n"));
     }
-    if !m.not_mapped.is_empty() {
-        out.push_str(&format!(
-            "  optional fields not mapped: {}; rules that run without them: {}\n",
-            m.not_mapped.join(", "),
-            m.rules_without_input().join(", ")
-        ));
+    for effect in m.rules_without_input() {
+        out.push_str(&format!("  not mapped: {effect}\n"));
     }
     out
 }

@@ -129,6 +129,8 @@ pub(super) fn derogation(li: &LettreIntention, out: &mut Vec<Finding>) -> bool {
             );
             false
         }
+        // A form without a yes/no for it: a reason given is a request.
+        Read::NotMapped { .. } => li.derogation_motif.is_ok(),
         _ => false,
     }
 }
@@ -208,4 +210,25 @@ pub(super) fn with_champs<'a>(
         .into_iter()
         .flatten()
         .fold(f, |f, c| f.champ(c, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use super::super::*;
+
+    /// A form without a yes/no for the derogation: a reason given is a request.
+    #[test]
+    fn li_cont_01_a_reason_given_is_a_derogation_asked() {
+        let c = Ctx::new();
+        let mut m = li_mapping();
+        m.fields.remove("derogation_demandee");
+        let d = asking_derogation(li_with("Nombre de médecins adhérents", int("4")));
+        let f = run_li_with(&d, &m, &c);
+        assert_eq!(of(&f, RuleId::LiAdh01)[0].severity, Severity::Derogation);
+        // Without the reason either, nothing says a derogation is asked.
+        m.fields.remove("derogation_motif");
+        let f = run_li_with(&d, &m, &c);
+        assert_eq!(of(&f, RuleId::LiAdh01)[0].severity, Severity::Bloquant);
+    }
 }

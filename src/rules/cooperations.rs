@@ -13,6 +13,32 @@ fn champs(li: &LettreIntention) -> [Option<&str>; 2] {
     [li.cooperations.champ(), li.cooperations_precisions.champ()]
 }
 
+/// The four cooperations LI-COOP-01 looks for: the vocabulary, the name findings give it, and
+/// the name `config check --remote` gives it.
+const GROUPS: [(&Vocab, &str, &str); 4] = [
+    (
+        &PREMIER_RECOURS,
+        "les acteurs du premier recours (CPTS, MSP, ESP)",
+        "first recourse (CPTS, MSP, ESP)",
+    ),
+    (&DAC, "le DAC", "DAC"),
+    (&AUTRES_ESS, "les autres ESS", "other ESS"),
+    (
+        &HOSPITALIERS,
+        "les établissements de santé",
+        "health establishments and hospital professionals (LI-HOSP-01)",
+    ),
+];
+
+/// The cooperations a folded option or text shows, for `config check --remote`.
+pub(super) fn cooperations_in(folded: &str) -> Vec<&'static str> {
+    GROUPS
+        .iter()
+        .filter(|(v, _, _)| v.in_text(folded))
+        .map(|(_, _, name)| *name)
+        .collect()
+}
+
 /// LI-COOP-01: cooperation with first-recourse actors, DAC, other ESS and établissements de
 /// santé is declared; what is missing is listed (a warning: the cahier asks the articulation,
 /// a human weighs it).
@@ -20,19 +46,10 @@ pub(super) fn li_coop_01(li: &LettreIntention, texts: &Texts, out: &mut Vec<Find
     if !li.cooperations.is_ok() && !li.cooperations_precisions.is_ok() {
         return; // LI-CONT-01 already says the cooperations are missing.
     }
-    let groups: [(&Vocab, &str); 4] = [
-        (
-            &PREMIER_RECOURS,
-            "les acteurs du premier recours (CPTS, MSP, ESP)",
-        ),
-        (&DAC, "le DAC"),
-        (&AUTRES_ESS, "les autres ESS"),
-        (&HOSPITALIERS, "les établissements de santé"),
-    ];
-    let missing: Vec<String> = groups
+    let missing: Vec<String> = GROUPS
         .iter()
-        .filter(|(v, _)| !v.in_text(&texts.cooperations))
-        .map(|(_, name)| (*name).to_owned())
+        .filter(|(v, _, _)| !v.in_text(&texts.cooperations))
+        .map(|(_, name, _)| (*name).to_owned())
         .collect();
     if !missing.is_empty() {
         out.push(with_champs(

@@ -124,7 +124,7 @@ const PORTEURS_COLUMNS: &[ColumnDef] = &[
     ColumnDef {
         key: "nom",
         required: true,
-        many: false,
+        many: true,
         hints: &["nom", "identite", "prenom", "porteur", "medecin"],
     },
     ColumnDef {
@@ -145,7 +145,7 @@ const GOUVERNANCE_COLUMNS: &[ColumnDef] = &[
     ColumnDef {
         key: "nom",
         required: false,
-        many: false,
+        many: true,
         hints: &["nom", "membre", "identite", "prenom", "structure"],
     },
     ColumnDef {
@@ -242,7 +242,7 @@ impl Shape {
             Self::Siege => &["text"],
             Self::Porteurs => &["text", "textarea"],
             Self::Gouvernance => &[],
-            Self::OuiNon => &["drop_down_list", "text"],
+            Self::OuiNon => &["drop_down_list", "multiple_drop_down_list", "text"],
             Self::Lien => &["integer_number", "number", "text"],
             Self::Fichiers => &[],
         }
@@ -347,6 +347,9 @@ impl Shape {
                 "free text, read for the members it names; a doubtful member is to be checked by a human"
             }
             (Self::OuiNon, "yes_no" | "checkbox") => "the answer (an unticked box is no)",
+            (Self::OuiNon, "multiple_drop_down_list" | "drop_down_list") => {
+                "yes when an option other than \"aucune\" / \"non\" / \"sans objet\" is chosen"
+            }
             (Self::OuiNon, _) => "oui/non (and words starting with them)",
             (Self::Lien, "dossier_link") => "the linked dossier and its state",
             (Self::Lien, _) => "a dossier number, \"Dossier n° 58\" or the dossier's DS address",
@@ -370,12 +373,18 @@ pub struct FieldDef {
     pub hints: &'static [&'static str],
     /// The rules that read it.
     pub rules: &'static [RuleId],
+    /// For an optional field, what the rules do when no champ gives it (operators read it in
+    /// `config check`, `status` and the logs).
+    pub without: &'static str,
 }
 
 use DemarcheKind::{LettreIntention as LI, ProjetSante as PS};
 
 macro_rules! field {
     ($key:literal, $kind:expr, $need:expr, $shape:ident, [$($hint:literal),*], [$($rule:ident),*]) => {
+        field!($key, $kind, $need, $shape, [$($hint),*], [$($rule),*], "")
+    };
+    ($key:literal, $kind:expr, $need:expr, $shape:ident, [$($hint:literal),*], [$($rule:ident),*], $without:literal) => {
         FieldDef {
             key: $key,
             kind: $kind,
@@ -383,6 +392,7 @@ macro_rules! field {
             shape: Shape::$shape,
             hints: &[$($hint),*],
             rules: &[$($rule),*],
+            without: $without,
         }
     };
 }
@@ -426,7 +436,8 @@ pub const FIELDS: &[FieldDef] = &[
             "departements",
             "territoire"
         ],
-        [LiTerr01, LiTerr02, LiCaisse01, LiAdh02, LiCont01]
+        [LiTerr01, LiTerr02, LiCaisse01, LiAdh02, LiCont01],
+        "the territory is the région given, all its départements"
     ),
     field!(
         "territoire_region",
@@ -434,7 +445,8 @@ pub const FIELDS: &[FieldDef] = &[
         Need::OneOf("territory"),
         Region,
         ["region couverte", "region concernee", "region"],
-        [LiTerr01]
+        [LiTerr01],
+        "the territory is the départements given; a région named alone cannot be read"
     ),
     field!(
         "perimetre",
@@ -442,7 +454,8 @@ pub const FIELDS: &[FieldDef] = &[
         Need::Optional,
         Text,
         ["perimetre medical", "perimetre", "champ d intervention"],
-        [LiSpec02]
+        [LiSpec02],
+        "LI-SPEC-02 does not run: no perimeter is read"
     ),
     field!(
         "nb_medecins_specialite",
@@ -465,7 +478,10 @@ pub const FIELDS: &[FieldDef] = &[
             "nombre de medecins liberaux de la specialite sur le territoire",
             "nombre de liberaux de la specialite",
             "nombre de medecins liberaux",
-            "liberaux"
+            "liberaux",
+            "liberal",
+            "en liberal",
+            "exercant en liberal"
         ],
         [LiAdh01, LiAdh02]
     ),
@@ -477,7 +493,9 @@ pub const FIELDS: &[FieldDef] = &[
         [
             "nombre de medecins adherents",
             "nombre d adherents",
-            "adherents"
+            "adherents",
+            "formulaire d adhesion",
+            "adhesion"
         ],
         [LiAdh01, LiAdh02]
     ),
@@ -492,7 +510,8 @@ pub const FIELDS: &[FieldDef] = &[
             "numero rna",
             "rna"
         ],
-        [LiJur01, LiCaisse01]
+        [LiJur01, LiCaisse01],
+        "the carrier is identified from its SIRET or the filer only; without any, LI-JUR-01 warns and no payment is proposed"
     ),
     field!(
         "association_siret",
@@ -500,7 +519,8 @@ pub const FIELDS: &[FieldDef] = &[
         Need::Optional,
         Association,
         ["siret de l association", "siret"],
-        [LiJur01, LiCaisse01]
+        [LiJur01, LiCaisse01],
+        "the carrier is identified from its RNA champ or the filer only"
     ),
     field!(
         "siege",
@@ -514,15 +534,25 @@ pub const FIELDS: &[FieldDef] = &[
             "commune du siege",
             "adresse du siege"
         ],
-        [LiCaisse01]
+        [LiCaisse01],
+        "the competent caisse is that of the association's registered address (RNA or SIRET data) or of the filer"
     ),
     field!(
         "cooperations",
         LI,
         Need::OneOf("cooperations"),
         Choices,
-        ["cooperations prevues", "cooperations", "partenaires"],
-        [LiCoop01, LiHosp01, LiCont01]
+        [
+            "cooperations prevues",
+            "cooperations",
+            "partenaires",
+            "cooperent",
+            "coopere",
+            "partenariats",
+            "acteurs"
+        ],
+        [LiCoop01, LiHosp01, LiCont01],
+        "cooperations are read from the précisions text only: a hospital cooperation not found there is to check, never blocking"
     ),
     field!(
         "cooperations_precisions",
@@ -530,7 +560,8 @@ pub const FIELDS: &[FieldDef] = &[
         Need::OneOf("cooperations"),
         Text,
         ["cooperations precisions", "precisions sur les cooperations"],
-        [LiCoop01, LiHosp01, LiCont01]
+        [LiCoop01, LiHosp01, LiCont01],
+        "cooperations are read from the choice list only"
     ),
     field!(
         "gouvernance",
@@ -555,15 +586,22 @@ pub const FIELDS: &[FieldDef] = &[
             "actions prevues",
             "actions"
         ],
-        [LiMiss01, LiHosp01, LiCont01]
+        [LiMiss01, LiHosp01, LiCont01],
+        "actions are read from the activities list only"
     ),
     field!(
         "actions_mission_socle",
         LI,
         Need::OneOf("actions"),
         Choices,
-        ["activites de la mission socle", "mission socle"],
-        [LiMiss01, LiCont01]
+        [
+            "activites de la mission socle",
+            "mission socle",
+            "missions",
+            "engage a assurer"
+        ],
+        [LiMiss01, LiCont01],
+        "the mission socle is read from the actions text only: an activity not found there is to check, never blocking"
     ),
     field!(
         "derogation_demandee",
@@ -571,7 +609,8 @@ pub const FIELDS: &[FieldDef] = &[
         Need::Optional,
         OuiNon,
         ["demande de derogation", "derogation demandee", "derogation"],
-        [LiTerr01, LiSpec01, LiDemo01, LiAdh01]
+        [LiTerr01, LiSpec01, LiDemo01, LiAdh01],
+        "no derogation can be read unless a reason is mapped and given: thresholds not met are blocking, never submitted to the CPN"
     ),
     field!(
         "derogation_motif",
@@ -579,7 +618,8 @@ pub const FIELDS: &[FieldDef] = &[
         Need::Optional,
         Text,
         ["motif de la derogation", "motif"],
-        [LiCont01]
+        [LiCont01],
+        "a derogation asked without its reason is not flagged"
     ),
     field!(
         "lien_lettre_intention",
@@ -669,7 +709,9 @@ pub const FIELDS: &[FieldDef] = &[
         [
             "nombre de medecins adherents",
             "nombre d adherents",
-            "adherents"
+            "adherents",
+            "formulaire d adhesion",
+            "adhesion"
         ],
         [PsAdh01]
     ),
@@ -682,11 +724,27 @@ pub const FIELDS: &[FieldDef] = &[
             "nombre de medecins liberaux de la specialite sur le territoire",
             "nombre de liberaux de la specialite",
             "nombre de medecins liberaux",
-            "liberaux"
+            "liberaux",
+            "liberal",
+            "en liberal",
+            "exercant en liberal"
         ],
         [PsAdh01]
     ),
 ];
+
+impl FieldDef {
+    /// What leaving this optional field unmapped means, for operators: `siege (LI-CAISSE-01):
+    /// the competent caisse is …`.
+    pub fn unmapped_effect(&self) -> String {
+        format!(
+            "{} ({}): {}",
+            self.key,
+            rules_of([self]).join(", "),
+            self.without
+        )
+    }
+}
 
 /// The rules that read any of these fields, by id, each once, sorted.
 pub fn rules_of<'a>(fields: impl IntoIterator<Item = &'a FieldDef>) -> Vec<&'static str> {
@@ -713,6 +771,8 @@ pub struct AnnotationDef {
     pub tolerated: &'static [&'static str],
     /// Folded label wordings `demarche describe` recognises it by.
     pub hints: &'static [&'static str],
+    /// The kind of démarche whose instructors fill it (`None`: both).
+    pub kind: Option<DemarcheKind>,
 }
 
 const DATE: &[&str] = &["date"];
@@ -728,21 +788,26 @@ pub const ANNOTATIONS: &[AnnotationDef] = &[
             "pre controle automatique",
             "rapport de pre controle",
             "pre controle",
+            "analyse automatique",
+            "recevabilite",
         ],
+        kind: None,
     },
     AnnotationDef {
         key: "conforme",
         expected: "a checkbox annotation",
         strict: &["checkbox", "yes_no"],
         tolerated: &[],
-        hints: &["pre controle conforme", "conforme"],
+        hints: &["pre controle conforme", "conforme", "recevable"],
+        kind: None,
     },
     AnnotationDef {
         key: "prochaine_echeance",
         expected: "a date annotation",
         strict: DATE,
         tolerated: &["datetime"],
-        hints: &["prochaine echeance"],
+        hints: &["prochaine echeance", "echeance"],
+        kind: None,
     },
 ];
 
@@ -753,21 +818,36 @@ pub const SUIVI: &[AnnotationDef] = &[
         expected: "a date annotation",
         strict: DATE,
         tolerated: &["datetime"],
-        hints: &["date de signature du contrat de credit d amorcage"],
+        hints: &[
+            "date de signature du contrat de credit d amorcage",
+            "contrat d amorcage",
+            "credit d amorcage",
+        ],
+        kind: Some(LI),
     },
     AnnotationDef {
         key: "validation_projet_sante",
         expected: "a date annotation",
         strict: DATE,
         tolerated: &["datetime"],
-        hints: &["date de validation du projet de sante"],
+        hints: &[
+            "date de validation du projet de sante",
+            "decision de validation",
+            "validation",
+        ],
+        kind: Some(PS),
     },
     AnnotationDef {
         key: "refus_projet_sante",
         expected: "a date annotation",
         strict: DATE,
         tolerated: &["datetime"],
-        hints: &["date de refus du projet de sante"],
+        hints: &[
+            "date de refus du projet de sante",
+            "decision de refus",
+            "refus",
+        ],
+        kind: Some(PS),
     },
     AnnotationDef {
         key: "numero_finess",
@@ -775,34 +855,45 @@ pub const SUIVI: &[AnnotationDef] = &[
         strict: &["text"],
         tolerated: &["textarea"],
         hints: &["numero finess", "finess"],
+        kind: Some(PS),
     },
     AnnotationDef {
         key: "signature_contrat_dotation",
         expected: "a date annotation",
         strict: DATE,
         tolerated: &["datetime"],
-        hints: &["date de signature du contrat de dotation annuelle"],
+        hints: &[
+            "date de signature du contrat de dotation annuelle",
+            "contrat de dotation",
+        ],
+        kind: Some(PS),
     },
     AnnotationDef {
         key: "deploiement_mission_socle",
         expected: "a date annotation",
         strict: DATE,
         tolerated: &["datetime"],
-        hints: &["date de deploiement de la mission socle"],
+        hints: &["date de deploiement de la mission socle", "mission socle"],
+        kind: Some(PS),
     },
     AnnotationDef {
         key: "justificatifs_recus",
         expected: "a date annotation",
         strict: DATE,
         tolerated: &["datetime"],
-        hints: &["date de reception des justificatifs annuels"],
+        hints: &[
+            "date de reception des justificatifs annuels",
+            "justificatifs",
+        ],
+        kind: Some(PS),
     },
     AnnotationDef {
         key: "nb_adherents_annuel",
         expected: "an integer annotation",
         strict: &["integer_number", "number"],
         tolerated: &["text"],
-        hints: &["nombre d adherents sur l annee"],
+        hints: &["nombre d adherents sur l annee", "adherents"],
+        kind: Some(PS),
     },
 ];
 

@@ -9,8 +9,12 @@
 
 use super::extract::{Gouvernance, Membre, Voix};
 use super::read::says_consultative;
+use super::reference::ReferenceData;
 use super::text::{normalize, quote};
-use super::vocab::{ADHERENTS, AUTRES_ACTEURS, GENERALISTES, LIBERAL, SPECIALISTES};
+use super::vocab::{
+    ADHERENTS, AUTRES_ACTEURS, DAC, GENERALISTES, HOSPITALIERS, LIBERAL, PREMIER_RECOURS,
+    SPECIALISTES,
+};
 use super::{Finding, RuleContext, RuleId, Severity};
 
 /// What a governance member is, from the quality the dossier gives.
@@ -28,11 +32,26 @@ enum Qualite {
     Inconnue,
 }
 
+/// How `config check --remote` says what a quality option is read as.
+pub(super) fn quality_reading(folded: &str, reference: &ReferenceData) -> &'static str {
+    match qualite_with(folded, reference) {
+        Qualite::SpecialisteLiberal => "self-employed specialist",
+        Qualite::Generaliste => "general practitioner (deliberative: blocking)",
+        Qualite::AutreActeur => "other actor (deliberative: blocking)",
+        Qualite::SpecialisteSansExercice => "specialist, mode of practice not said (to check)",
+        Qualite::Inconnue => "not placed (to check)",
+    }
+}
+
 fn qualite(folded: &str, ctx: &RuleContext<'_>) -> Qualite {
+    qualite_with(folded, ctx.reference)
+}
+
+fn qualite_with(folded: &str, reference: &ReferenceData) -> Qualite {
     if GENERALISTES.in_text(folded) {
         return Qualite::Generaliste;
     }
-    let named = ctx.reference.specialite_named_in(folded);
+    let named = reference.specialite_named_in(folded);
     if named.is_some_and(|g| g.exclue) {
         return Qualite::Generaliste;
     }
@@ -40,7 +59,10 @@ fn qualite(folded: &str, ctx: &RuleContext<'_>) -> Qualite {
     let liberal = LIBERAL.in_text(folded) || ADHERENTS.in_text(folded);
     if specialist && liberal {
         Qualite::SpecialisteLiberal
-    } else if AUTRES_ACTEURS.in_text(folded) {
+    } else if [AUTRES_ACTEURS, DAC, HOSPITALIERS, PREMIER_RECOURS]
+        .iter()
+        .any(|v| v.in_text(folded))
+    {
         Qualite::AutreActeur
     } else if specialist {
         Qualite::SpecialisteSansExercice

@@ -50,6 +50,16 @@ const NATIONAUX: [(&str, Recognise); 5] = [
     }),
 ];
 
+/// The national indicators a folded option or line states, for `config check --remote`.
+pub(super) fn indicators_in(folded: &str) -> Vec<String> {
+    NATIONAUX
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, found))| found(folded))
+        .map(|(i, (name, _))| format!("national indicator {} ({name})", i + 1))
+        .collect()
+}
+
 /// PS-IND-02: the five national indicators are committed to; lists those missing.
 pub(super) fn ps_ind_02(ps: &ProjetSante, out: &mut Vec<Finding>) {
     let Read::Ok { champ, value } = &ps.indicateurs else {

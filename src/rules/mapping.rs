@@ -300,23 +300,24 @@ impl ResolvedMapping {
             }
             out.push(line);
         }
+        for (section, map) in [("annotations", &self.annotations), ("suivi", &self.suivi)] {
+            for (key, c) in map {
+                out.push(format!(
+                    "{section}.{key} <- \"{}\" ({})",
+                    c.label, c.type_de_champ
+                ));
+            }
+        }
         out
     }
 
-    /// The rules that run without part of their input because an optional field is not
-    /// mapped, with those fields: `LI-JUR-01 (association, association_siret)`.
+    /// What each optional field not mapped means for the rules: `siege (LI-CAISSE-01): the
+    /// competent caisse is …`.
     pub fn rules_without_input(&self) -> Vec<String> {
-        let mut by_rule: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for key in &self.not_mapped {
-            if let Some(f) = self.kind.field(key) {
-                for r in f.rules {
-                    by_rule.entry(r.as_str()).or_default().push(key);
-                }
-            }
-        }
-        by_rule
-            .into_iter()
-            .map(|(r, keys)| format!("{r} ({})", keys.join(", ")))
+        self.not_mapped
+            .iter()
+            .filter_map(|key| self.kind.field(key))
+            .map(FieldDef::unmapped_effect)
             .collect()
     }
 }
@@ -425,13 +426,14 @@ fn resolve_columns(
             out.insert(def.key, found);
         }
     }
-    // The others from the children's labels, each child used once.
+    // The others from the children's labels, each child used once, the most specific column
+    // first (a "Membre votant" column is the voice, not a name).
     let mut used: BTreeSet<String> = out
         .values()
         .flatten()
         .map(|c| c.descriptor_id.clone())
         .collect();
-    for def in defs {
+    for def in defs.iter().rev() {
         if configured.contains_key(def.key) {
             continue;
         }
@@ -769,6 +771,8 @@ fn closest_hint(wanted: &str, pool: &[ChampDescriptor], by_id: bool) -> String {
     let w = normalize(wanted);
     let mut scored: Vec<(f64, &ChampDescriptor)> = pool
         .iter()
+        // Section headers and explanations hold no value: never a champ to map.
+        .filter(|d| !matches!(kind_of(d).as_str(), "header_section" | "explication"))
         .map(|d| {
             let score = if by_id {
                 strsim::normalized_levenshtein(wanted, &d.id)
@@ -869,7 +873,9 @@ fn suggest<'a>(
             let t = kind_of(d);
             let strict = w.strict.contains(&t.as_str());
             if strict || w.tolerated.contains(&t.as_str()) {
-                let score = label_score(&d.label, w.hints) + if strict { 0.01 } else { 0.0 };
+                // A champ of the type that gives the key directly is worth more than a text
+                // whose label merely looks alike ("Nom de l'association" is no SIRET).
+                let score = label_score(&d.label, w.hints) + if strict { 0.15 } else { 0.0 };
                 if score >= 0.6 {
                     pairs.push((score, w.key, d));
                 }
@@ -910,7 +916,7 @@ fn field_suggestions(
 }
 
 fn annotation_suggestions(
-    defs: &'static [AnnotationDef],
+    defs: &[AnnotationDef],
     pool: &[ChampDescriptor],
 ) -> BTreeMap<&'static str, ChampDescriptor> {
     let keys: Vec<Wanted<'static>> = defs
@@ -1019,10 +1025,15 @@ pub fn describe(descriptors: &DemarcheDescriptors, kind: Option<DemarcheKind>) -
         .filter(|d| !used.contains(&d.id))
         .cloned()
         .collect();
-    let suivi = annotation_suggestions(SUIVI, &rest);
+    let suivi_defs: Vec<AnnotationDef> = SUIVI
+        .iter()
+        .filter(|a| a.kind.is_none_or(|k| k == kind))
+        .copied()
+        .collect();
+    let suivi = annotation_suggestions(&suivi_defs, &rest);
     for (name, defs, found) in [
         ("annotations", ANNOTATIONS, &annotations),
-        ("suivi", SUIVI, &suivi),
+        ("suivi", &suivi_defs[..], &suivi),
     ] {
         let _ = writeln!(out, "[demarches.{name}]");
         for a in defs {
@@ -1180,8 +1191,8 @@ mod tests {
         assert_eq!(
             m.rules_without_input(),
             [
-                "LI-CAISSE-01 (association_siret, siege)",
-                "LI-JUR-01 (association_siret)"
+                "association_siret (LI-CAISSE-01, LI-JUR-01): the carrier is identified from its RNA champ or the filer only",
+                "siege (LI-CAISSE-01): the competent caisse is that of the association's registered address (RNA or SIRET data) or of the filer"
             ]
         );
     }
@@ -1289,7 +1300,7 @@ mod tests {
         let raw = RawFieldRef::Table(RawFieldTable {
             champ: "Bureau".into(),
             columns: BTreeMap::from([(
-                "nom".into(),
+                "voix".into(),
                 RawColumns::Many(vec!["a".into(), "b".into()]),
             )]),
         });
@@ -1398,7 +1409,7 @@ mod tests {
         let text = describe(&li_descriptors(), None);
         assert!(
             text.contains(
-                "gouvernance = { champ = \"Gouvernance prévue\", columns = { nom = \"Nom du membre\", qualite = [\"Qualité\"], voix = \"Voix\" } }"
+                "gouvernance = { champ = \"Gouvernance prévue\", columns = { nom = [\"Nom du membre\"], qualite = [\"Qualité\"], voix = \"Voix\" } }"
             ),
             "{text}"
         );

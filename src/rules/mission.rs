@@ -57,6 +57,21 @@ impl Activite {
     }
 }
 
+/// The activities a folded option or text shows, for `config check --remote`.
+pub(super) fn activities_in(folded: &str) -> Vec<&'static str> {
+    [
+        (
+            Activite::Structuration,
+            "activity (a), structuring the second recourse",
+        ),
+        (Activite::Avis, "activity (b), specialised opinion"),
+    ]
+    .into_iter()
+    .filter(|(a, _)| a.in_text(folded))
+    .map(|(_, name)| name)
+    .collect()
+}
+
 /// LI-MISS-01: both activities of the mission socle.
 pub(super) fn li_miss_01(li: &LettreIntention, texts: &Texts, out: &mut Vec<Finding>) {
     if !li.actions.is_ok() && !li.actions_mission_socle.is_ok() {

@@ -29,6 +29,7 @@ mod common;
 mod contenu;
 mod cooperations;
 mod effectifs;
+pub mod explain;
 pub mod extract;
 pub mod fields;
 mod gouvernance;

@@ -241,8 +241,9 @@ fn cells(rows: &[Row]) -> Vec<String> {
         .collect()
 }
 
-/// The values of a row's cells whose descriptor is one of `ids`, read as text.
-fn row_text(row: &Row, ids: &[&str]) -> Option<String> {
+/// The values of a row's cells whose descriptor is one of `ids`, read as text and joined by
+/// `sep` (a name split into "Prénom" and "Nom" reads "Anne Le Gall").
+fn row_text(row: &Row, ids: &[&str], sep: &str) -> Option<String> {
     let parts: Vec<String> = ids
         .iter()
         .filter_map(|id| row.champs.iter().find(|c| c.descriptor_id == *id))
@@ -253,7 +254,7 @@ fn row_text(row: &Row, ids: &[&str]) -> Option<String> {
         })
         .flatten()
         .collect();
-    (!parts.is_empty()).then(|| parts.join(" ; "))
+    (!parts.is_empty()).then(|| parts.join(sep))
 }
 
 /// Splits a text at its top-level separators (comma, semicolon, line break, bullet), keeping
@@ -690,11 +691,8 @@ fn from_etablissement(e: &Etablissement) -> Association {
 /// anything else is kept as a register reference.
 fn association_in_text(s: &str) -> Association {
     let mut a = Association::default();
-    let rna = s.split(|c: char| !c.is_ascii_alphanumeric()).find(|w| {
-        w.len() == 10 && w.starts_with(['W', 'w']) && w[1..].chars().any(|c| c.is_ascii_digit())
-    });
-    if let Some(r) = rna {
-        a.rna = Some(r.to_ascii_uppercase());
+    if let Some(r) = rna_in_text(s) {
+        a.rna = Some(r);
         return a;
     }
     let digits: String = s
@@ -709,6 +707,34 @@ fn association_in_text(s: &str) -> Association {
         None => a.registre = Some(s.trim().to_owned()),
     }
     a
+}
+
+/// An RNA number in a text, as people type it: `W294001234`, `RNA : W294001234`, `W 332 006
+/// 789`, `w332-006-789` — a W at a word's start, then 9 letters or digits (at least one digit),
+/// which spaces, dots or dashes may separate, and nothing more glued after them.
+fn rna_in_text(s: &str) -> Option<String> {
+    let chars: Vec<char> = s.chars().collect();
+    for (i, c) in chars.iter().enumerate() {
+        let at_word_start = i == 0 || !chars[i - 1].is_alphanumeric();
+        if !matches!(c, 'W' | 'w') || !at_word_start {
+            continue;
+        }
+        let mut body = String::new();
+        let mut j = i + 1;
+        while j < chars.len() && body.len() < 9 {
+            match chars[j] {
+                d if d.is_ascii_alphanumeric() => body.push(d.to_ascii_uppercase()),
+                ' ' | '.' | '-' | '\u{a0}' => {}
+                _ => break,
+            }
+            j += 1;
+        }
+        let ends = chars.get(j).is_none_or(|n| !n.is_alphanumeric());
+        if body.len() == 9 && ends && body.chars().any(|d| d.is_ascii_digit()) {
+            return Some(format!("W{body}"));
+        }
+    }
+    None
 }
 
 fn association(c: &Champ, _: &ResolvedChamp) -> Parsed<Association> {
@@ -791,9 +817,9 @@ fn porteurs(c: &Champ, m: &ResolvedChamp) -> Parsed<Porteurs> {
             let lignes: Vec<Porteur> = rows
                 .iter()
                 .map(|row| Porteur {
-                    nom: row_text(row, &nom),
-                    specialite: row_text(row, &spec),
-                    rpps: row_text(row, &rpps),
+                    nom: row_text(row, &nom, " "),
+                    specialite: row_text(row, &spec, " ; "),
+                    rpps: row_text(row, &rpps, " "),
                 })
                 .filter(|p| p != &Porteur::default())
                 .collect();
@@ -847,27 +873,39 @@ fn voix_of(cell: &Champ, column_label: &str) -> Voix {
     match &cell.value {
         ChampValue::YesNo(Some(b)) | ChampValue::Checkbox(b) => yes(*b),
         ChampValue::YesNo(None) => Voix::NonPrecisee,
-        _ => {
-            let Some(raw) = words_of(cell)
-                .map(|w| w.join(" "))
-                .filter(|s| !s.trim().is_empty())
-            else {
-                return Voix::NonPrecisee;
-            };
-            let n = normalize(&raw);
-            let has = |w: &str| super::text::contains_words(&n, w);
-            if says_consultative(&n) {
-                Voix::Consultative
-            } else if n.contains("deliberati") || has("votant") || has("votante") || has("vote") {
-                Voix::Deliberative
-            } else if n.starts_with("oui") {
-                yes(true)
-            } else if n.starts_with("non") {
-                yes(false)
-            } else {
-                Voix::Illisible(raw)
-            }
+        _ => match words_of(cell)
+            .map(|w| w.join(" "))
+            .filter(|s| !s.trim().is_empty())
+        {
+            Some(raw) => voix_in_text(&raw, column_label),
+            None => Voix::NonPrecisee,
+        },
+    }
+}
+
+/// The voice a written cell (or a voice column's option) says.
+pub(super) fn voix_in_text(raw: &str, column_label: &str) -> Voix {
+    let asks_consultative = normalize(column_label).contains("consultati");
+    let n = normalize(raw);
+    let has = |w: &str| super::text::contains_words(&n, w);
+    if says_consultative(&n) {
+        Voix::Consultative
+    } else if n.contains("deliberati") || has("votant") || has("votante") || has("vote") {
+        Voix::Deliberative
+    } else if n.starts_with("oui") {
+        if asks_consultative {
+            Voix::Consultative
+        } else {
+            Voix::Deliberative
         }
+    } else if n.starts_with("non") {
+        if asks_consultative {
+            Voix::Deliberative
+        } else {
+            Voix::Consultative
+        }
+    } else {
+        Voix::Illisible(raw.to_owned())
     }
 }
 
@@ -897,8 +935,8 @@ fn gouvernance(c: &Champ, m: &ResolvedChamp) -> Parsed<Gouvernance> {
                         .flatten()
                         .collect();
                     let membre = Membre {
-                        nom: row_text(row, &nom),
-                        qualite: row_text(row, &qualite),
+                        nom: row_text(row, &nom, " "),
+                        qualite: row_text(row, &qualite, " ; "),
                         voix,
                         reste: normalize(&reste.join(" ")),
                     };
@@ -931,8 +969,29 @@ pub(super) const GOUVERNANCE: Reader<Gouvernance> = Reader {
 // ---------------------------------------------------------------------------------------------
 // Yes/no, links, files.
 
+/// Options of a choice list that mean "none".
+pub(super) fn says_none(option: &str) -> bool {
+    let n = normalize(option);
+    [
+        "aucune",
+        "aucun",
+        "non",
+        "sans objet",
+        "pas de derogation",
+        "neant",
+    ]
+    .iter()
+    .any(|w| n == *w || n.starts_with(&format!("{w} ")))
+}
+
 fn oui_non(c: &Champ, _: &ResolvedChamp) -> Parsed<bool> {
     match &c.value {
+        // A list of the cases asked for ("Dérogation(s) sollicitée(s)"): asked when an option
+        // other than "aucune" is ticked.
+        ChampValue::MultipleDropDown(options) if options.is_empty() => Parsed::Empty,
+        ChampValue::MultipleDropDown(options) => {
+            Parsed::Value(options.iter().any(|o| !says_none(o)))
+        }
         ChampValue::YesNo(Some(b)) | ChampValue::Checkbox(b) => Parsed::Value(*b),
         ChampValue::YesNo(None) | ChampValue::Text(None) | ChampValue::DropDown(None) => {
             Parsed::Empty
@@ -944,6 +1003,8 @@ fn oui_non(c: &Champ, _: &ResolvedChamp) -> Parsed<bool> {
                 "" => Parsed::Empty,
                 "oui" | "true" | "vrai" | "1" => Parsed::Value(true),
                 "non" | "false" | "faux" | "0" | "aucune" => Parsed::Value(false),
+                // A drop-down naming the case asked for ("Pluri-spécialités").
+                _ if matches!(c.value, ChampValue::DropDown(_)) => Parsed::Value(!says_none(s)),
                 _ => Parsed::Bad("ni « oui » ni « non »".into()),
             }
         }
@@ -1192,6 +1253,19 @@ mod tests {
             OUI_NON
         )));
         assert!(!ok(read_one(text_v("NON"), OUI_NON)));
+        // A list of the cases a derogation is asked for.
+        assert!(ok(read_one(
+            ChampValue::MultipleDropDown(vec!["Équipe pluri-spécialités".into()]),
+            OUI_NON
+        )));
+        assert!(!ok(read_one(
+            ChampValue::MultipleDropDown(vec!["Aucune dérogation".into()]),
+            OUI_NON
+        )));
+        assert!(ok(read_one(
+            ChampValue::DropDown(Some("Seuil de 10 % non atteint".into())),
+            OUI_NON
+        )));
         assert!(!ok(read_one(text_v("Non."), OUI_NON)));
         assert!(matches!(
             read_one(ChampValue::YesNo(None), OUI_NON),
@@ -1300,6 +1374,9 @@ mod tests {
             "w751000001",
             "RNA : W751000001",
             "W751000001 (préfecture de Paris)",
+            "W 751 000 001",
+            "w751-000-001",
+            "N° RNA W751.000.001",
         ] {
             assert_eq!(
                 ok(read_one(text_v(written), ASSOCIATION)).rna.as_deref(),

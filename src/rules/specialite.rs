@@ -81,7 +81,12 @@ pub(super) fn li_spec_01<'r>(
                     "{} ({}) ; une ESS réunit une seule spécialité, plusieurs spécialités relèvent d'une dérogation accordée par la CPN{}",
                     count(groups.len(), "spécialité", "spécialités"),
                     join_et(&names),
-                    if derog { suffix } else { " (aucune dérogation n'est demandée)" }
+                    match (&li.derogation_demandee, derog) {
+                        (_, true) => suffix,
+                        // The form cannot say: nothing to add.
+                        (Read::NotMapped { .. }, false) => "",
+                        (_, false) => " (aucune dérogation n'est demandée)",
+                    }
                 ),
             )
             .champ(champ, Some(value.join(", "))),

@@ -123,8 +123,8 @@ pub fn li_descriptors() -> DemarcheDescriptors {
                 "repetition",
                 vec![
                     desc(122, "Nom du membre", "text", vec![]),
-                    desc(123, "Qualité", "drop_down_list", vec![]),
-                    desc(124, "Voix", "drop_down_list", vec![]),
+                    with_options(desc(123, "Qualité", "drop_down_list", vec![]), QUALITES),
+                    with_options(desc(124, "Voix", "drop_down_list", vec![]), VOIX),
                 ],
             ),
             desc(
@@ -514,6 +514,19 @@ fn base_dossier(number: i64, champs: Vec<Champ>) -> Dossier {
         annotations: vec![],
     }
 }
+
+/// The governance qualities offered by the demo form.
+pub const QUALITES: &[&str] = &[
+    "Médecin spécialiste libéral",
+    "Médecin généraliste",
+    "CPTS",
+    "DAC",
+    "Établissement de santé",
+    "Autre",
+];
+
+/// The governance voices offered by the demo form.
+pub const VOIX: &[&str] = &["Délibérative", "Consultative"];
 
 /// Every LI cooperation option of the demo form.
 pub const COOPERATIONS: &[&str] = &[

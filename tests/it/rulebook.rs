@@ -508,8 +508,19 @@ async fn check_remote_accepts_the_demo_configuration_and_says_how_it_reads_it() 
     // The optional field the demo form lacks is said here, once.
     assert!(
         readings.contains(
-            "optional fields not mapped: siege; rules that run without them: LI-CAISSE-01 (siege)"
+            "not mapped: siege (LI-CAISSE-01): the competent caisse is that of the association's registered address"
         ),
+        "{readings}"
+    );
+    // How each option of a choice champ reads.
+    assert!(
+        readings.contains(
+            "fields.cooperations \"GHT et établissements de santé\" -> health establishments and hospital professionals (LI-HOSP-01)"
+        ),
+        "{readings}"
+    );
+    assert!(
+        readings.contains("fields.gouvernance.columns.voix \"Consultative\" -> consultative voice"),
         "{readings}"
     );
 }
