@@ -77,10 +77,8 @@ pub async fn start(
             .errors
             .iter()
             .flat_map(|(demarche, list)| {
-                list.iter().map(move |p| Problem {
-                    path: format!("démarche {demarche}"),
-                    message: p.clone(),
-                })
+                list.iter()
+                    .map(move |p| Problem::new(format!("démarche {demarche}"), p.clone()))
             })
             .collect();
         if !problems.is_empty() {

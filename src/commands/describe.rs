@@ -42,10 +42,7 @@ pub async fn check_remote(settings: &Settings) -> (Vec<Problem>, String) {
     let client = match DsClient::new(&settings.ds) {
         Ok(c) => c,
         Err(e) => {
-            let problem = Problem {
-                path: "ds.token".into(),
-                message: e.to_string(),
-            };
+            let problem = Problem::new("ds.token", e.to_string());
             return (vec![problem], String::new());
         }
     };
@@ -57,13 +54,13 @@ pub async fn check_remote(settings: &Settings) -> (Vec<Problem>, String) {
                 Ok(m) => readings.push_str(&render_readings(&m)),
                 Err(e) => problems.extend(Problem::from_mapping(index, &e)),
             },
-            Err(e) => problems.push(Problem {
-                path: format!("demarches[{index}]"),
-                message: format!(
+            Err(e) => problems.push(Problem::new(
+                format!("demarches[{index}]"),
+                format!(
                     "cannot read the champs of démarche {} from DS: {e}",
                     demarche.number
                 ),
-            }),
+            )),
         }
     }
     (problems, readings)

@@ -140,22 +140,22 @@ impl MilestonesConfig {
     pub fn problems(&self) -> Vec<Problem> {
         let mut out = Vec::new();
         if self.dotation_min_members >= self.dotation_max_members {
-            out.push(Problem {
-                path: "milestones.dotation_max_members".into(),
-                message: "must be above dotation_min_members".into(),
-            });
+            out.push(Problem::new(
+                "milestones.dotation_max_members",
+                "must be above dotation_min_members",
+            ));
         }
         if self.dotation_min_eur > self.dotation_max_eur {
-            out.push(Problem {
-                path: "milestones.dotation_max_eur".into(),
-                message: "must be at least dotation_min_eur".into(),
-            });
+            out.push(Problem::new(
+                "milestones.dotation_max_eur",
+                "must be at least dotation_min_eur",
+            ));
         }
         if self.amorcage_total_eur == 0 {
-            out.push(Problem {
-                path: "milestones.amorcage_total_eur".into(),
-                message: "must be above 0".into(),
-            });
+            out.push(Problem::new(
+                "milestones.amorcage_total_eur",
+                "must be above 0",
+            ));
         }
         for (path, months) in [
             ("milestones.adh30_months", self.adh30_months.unwrap_or(1)),
@@ -163,10 +163,7 @@ impl MilestonesConfig {
             ("milestones.gouv5_months", self.gouv5_months),
         ] {
             if months == 0 || months > 240 {
-                out.push(Problem {
-                    path: path.into(),
-                    message: "must be between 1 and 240 months".into(),
-                });
+                out.push(Problem::new(path, "must be between 1 and 240 months"));
             }
         }
         out
