@@ -139,6 +139,24 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     Runtime(#[from] anyhow::Error),
+    /// A command's own error, with the exit code it calls for.
+    #[error("{message}")]
+    Command { code: u8, message: String },
+}
+
+impl CliError {
+    /// A command error of `check` (French: staff run it) or of `describe` (English: operators
+    /// run it), with its exit code: 2 for a configuration problem, the token's included.
+    fn from_command(e: crate::commands::check::CommandError, english: bool) -> Self {
+        let message = match (&e, english) {
+            (crate::commands::check::CommandError::Api(api), true) => api.operator_text(),
+            _ => e.to_string(),
+        };
+        Self::Command {
+            code: e.exit_code(),
+            message,
+        }
+    }
 }
 
 impl From<crate::service::StartError> for CliError {
@@ -156,6 +174,7 @@ impl CliError {
         match self {
             Self::Config(_) | Self::Usage(_) => 2,
             Self::Runtime(_) => 1,
+            Self::Command { code, .. } => *code,
         }
     }
 }
@@ -179,10 +198,22 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             let path = config::locate(cli.global.config.as_deref())?;
             let settings = config::load(&Source::File(path.clone()), &Env::from_process())?;
             if remote {
-                let (problems, readings) = crate::commands::describe::check_remote(&settings).await;
-                print!("{readings}");
-                if !problems.is_empty() {
-                    return Err(ConfigError { problems }.into());
+                settings.require_token()?;
+                let remote = crate::commands::describe::remote_check(&settings).await;
+                print!("{}", remote.readings);
+                if !remote.problems.is_empty() {
+                    return Err(ConfigError {
+                        problems: remote.problems,
+                    }
+                    .into());
+                }
+                if !remote.unreachable.is_empty() {
+                    let lines: Vec<String> =
+                        remote.unreachable.iter().map(ToString::to_string).collect();
+                    return Err(CliError::Runtime(anyhow::anyhow!(
+                        "could not check everything against DS:\n  - {}",
+                        lines.join("\n  - ")
+                    )));
                 }
                 println!(
                     "{}: configuration valid; every mapped champ and annotation exists on DS",
@@ -196,17 +227,19 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         }
         Command::Check { number, json } => {
             let settings = load_settings(&cli.global)?;
+            settings.require_token()?;
             let text = crate::commands::check::check(&settings, number, json)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .map_err(|e| CliError::from_command(e, false))?;
             print!("{text}");
             Ok(Outcome::Ok)
         }
         Command::Demarche(DemarcheCommand::Describe { number }) => {
             let settings = load_settings(&cli.global)?;
+            settings.require_token()?;
             let text = crate::commands::describe::describe(&settings, number)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .map_err(|e| CliError::from_command(e, true))?;
             print!("{text}");
             Ok(Outcome::Ok)
         }
@@ -238,11 +271,13 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         }
         Command::Run { once: false } => {
             let settings = load_settings(&cli.global)?;
+            settings.require_token()?;
             crate::service::run_daemon(settings).await?;
             Ok(Outcome::Ok)
         }
         Command::Run { once: true } => {
             let settings = load_settings(&cli.global)?;
+            settings.require_token()?;
             run_once(settings).await
         }
         Command::Status => {
@@ -378,9 +413,9 @@ fn print_unmapped(settings: &Settings) {
             );
         }
     }
-    if settings.ds.token.is_none() {
+    if let Some(why) = &settings.ds.token_problem {
         println!(
-            "no DS token configured (ESSBOT_DS_TOKEN, ds.token_file or $CREDENTIALS_DIRECTORY/ds-token): commands that call DS will refuse to start"
+            "note: {why}; commands that call DS (run, check, demarche describe, config check --remote) refuse to start without a token"
         );
     }
 }

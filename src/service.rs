@@ -50,8 +50,19 @@ pub async fn start(
     let mappings = cycle::mappings(&services, true)
         .await
         .context("resolving the démarches' champs")?;
+    // A token DS refuses cannot serve any démarche: say it once and stop (exit 2: systemd does
+    // not restart, RestartPreventExitStatus=2), rather than start a daemon that can do nothing.
+    if mappings.resolved.is_empty()
+        && let Some(refused) = mappings.unavailable.values().find(|u| u.token_refused)
+    {
+        return Err(ConfigError::one("ds.token", refused.operator.clone()).into());
+    }
     for (demarche, why) in &mappings.unavailable {
-        warn!(demarche, problem = %why, "DS unreachable at start: the cycle will retry");
+        warn!(
+            demarche,
+            problem = %why.operator,
+            "cannot read the démarche's champs from DS at start: the next cycle tries again"
+        );
     }
     for (demarche, list) in &mappings.errors {
         for p in list {
