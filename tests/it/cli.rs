@@ -171,26 +171,171 @@ async fn run_once_then_status_is_healthy_and_the_token_never_shows() {
     assert!(text(&status.stdout).contains("1001 (lettre_intention)"));
 }
 
+/// Runs the binary off the async runtime (the sandbox lives on it).
+async fn run_blocking(
+    args: &'static [&'static str],
+    config: &std::path::Path,
+    token: Option<&'static str>,
+) -> Output {
+    let cfg = config.to_owned();
+    tokio::task::spawn_blocking(move || run_with(args, &cfg, token))
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn an_expired_token_fails_the_cycle_and_status_says_why() {
+async fn an_expired_token_is_said_expired_and_exits_2_in_every_command() {
     let sandbox = demo_sandbox().await;
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), &sandbox.url());
-    let cfg = config.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        run_with(&["run", "--once"], &cfg, Some("essbot-demo-expired"))
-    })
-    .await
+    const EXPIRED: Option<&str> = Some("essbot-demo-expired");
+    for args in [
+        &["run", "--once"][..],
+        &["config", "check", "--remote"],
+        &["demarche", "describe", "1001"],
+        &["check", "1"],
+    ] {
+        let out = run_blocking(args, &config, EXPIRED).await;
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stdout}\n{stderr}");
+        let said = if args[0] == "check" {
+            // `check` prints the staff's report: its errors are in French.
+            "jeton expiré"
+        } else {
+            "the DS token has expired (HTTP 401)"
+        };
+        assert_eq!(stderr.matches(said).count(), 1, "{args:?}: {stderr}");
+        assert!(!stderr.contains("unreachable"), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("essbot-demo-expired"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_token_exits_2_saying_so_once() {
+    let sandbox = demo_sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &sandbox.url());
+    for args in [
+        &["run", "--once"][..],
+        &["run"],
+        &["config", "check", "--remote"],
+        &["demarche", "describe", "1001"],
+        &["check", "1"],
+    ] {
+        let out = run_blocking(args, &config, None).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.matches("no DS token configured").count(),
+            1,
+            "{args:?}: {stderr}"
+        );
+    }
+    // `config check` alone does not need DS: it says the token is missing and passes.
+    let out = run_blocking(&["config", "check"], &config, None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("no DS token configured"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_instructeur_id_fails_config_check_remote_naming_each_demarche() {
+    let sandbox = demo_sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Instructeur-2 of the demo data set is in no groupe instructeur.
+    let path = dir.path().join("essbot.toml");
+    std::fs::write(
+        &path,
+        demo_config_text(dir.path(), &sandbox.url())
+            .replace("SW5zdHJ1Y3RldXItMQ==", "SW5zdHJ1Y3RldXItMg=="),
+    )
     .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    let cfg = config.clone();
-    let status = tokio::task::spawn_blocking(move || run_with(&["status"], &cfg, None))
-        .await
+    let out = run_blocking(&["config", "check", "--remote"], &path, Some(DEMO_TOKEN)).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for demarche in ["1001", "1002"] {
+        assert!(
+            stderr.contains(&format!(
+                "instructeur SW5zdHJ1Y3RldXItMg== is in no groupe instructeur of démarche {demarche}"
+            )),
+            "{stderr}"
+        );
+    }
+    // The instructeurs it could have named instead.
+    assert!(stderr.contains("SW5zdHJ1Y3RldXItMQ=="), "{stderr}");
+    // The right one passes.
+    let good = config_file(dir.path(), &sandbox.url());
+    let out = run_blocking(&["config", "check", "--remote"], &good, Some(DEMO_TOKEN)).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn config_check_reports_four_mistakes_in_the_file_and_one_in_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("essbot.toml");
+    let toml = demo_config_text(dir.path(), "http://127.0.0.1:9/api/v2/graphql")
+        .replace("page_size = 100", "page_size = \"cent\"\npage_siz = 3")
+        .replace("timezone = \"Europe/Paris\"", "timezon = \"Europe/Paris\"")
+        + "\n[http]\nlisten = 9187\n";
+    std::fs::write(&path, &toml).unwrap();
+    let line = |needle: &str| toml.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+    let out = essbot()
+        .args(["config", "check", "--config"])
+        .arg(&path)
+        // And one from the environment.
+        .env("ESSBOT__ALERTS__LEAD_DAY", "30")
+        .output()
         .unwrap();
-    let stdout = text(&status.stdout);
-    assert_eq!(status.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("jeton expiré"), "{stdout}");
-    assert!(!stdout.contains("essbot-demo-expired"), "{stdout}");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("5 configuration problems"), "{stderr}");
+    let file = path.display().to_string();
+    for (key, origin) in [
+        ("ds.page_size", format!("{file}:{}", line("page_size"))),
+        ("ds.page_siz", format!("{file}:{}", line("page_siz ="))),
+        ("schedule.timezon", format!("{file}:{}", line("timezon"))),
+        ("http.listen", format!("{file}:{}", line("listen"))),
+        (
+            "alerts.lead_day",
+            "environment variable ESSBOT__ALERTS__LEAD_DAY".to_owned(),
+        ),
+    ] {
+        assert!(
+            stderr.contains(&format!("{key} ({origin}): ")),
+            "{key} ({origin}) missing from:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn list_keys_are_read_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(dir.path(), "http://127.0.0.1:9/api/v2/graphql");
+    for value in ["30", "30,7"] {
+        let out = essbot()
+            .args(["config", "check", "--config"])
+            .arg(&path)
+            .env("ESSBOT__ALERTS__LEAD_DAYS", value)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{value}: {}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn a_metrics_listener_that_run_refuses_fails_config_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(dir.path(), "http://127.0.0.1:9/api/v2/graphql");
+    let out = essbot()
+        .args(["config", "check", "--config"])
+        .arg(&path)
+        .env("ESSBOT__HTTP__LISTEN", "0.0.0.0:9187")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("not a loopback address"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
