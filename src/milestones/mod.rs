@@ -47,7 +47,8 @@ use crate::config::Problem;
 pub use alerts::{AlertKind, DEFAULT_LEAD_DAYS, DossierLinks, PlannedAlert, digest, plan_alerts};
 pub use calendar::{add_months, format_date_fr};
 pub use derive::{
-    Blocker, Milestone, Payment, PaymentKind, ProjectSchedule, Role, State, derive, next_deadline,
+    Blocker, Milestone, Payment, PaymentKind, ProjectSchedule, Role, State, check_payment, derive,
+    next_deadline, payment_tolerance,
 };
 pub use event::{Event, EventError, EventKind, EventSlot, EventSource, MilestoneId, SocleScope};
 pub use money::format_eur;
