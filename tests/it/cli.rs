@@ -371,3 +371,110 @@ async fn db_backup_writes_a_consistent_copy() {
     .unwrap();
     assert_eq!(again.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn milestones_record_takes_french_dates_and_refuses_implausible_payments() {
+    let sandbox = demo_sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &sandbox.url());
+    let out = run_blocking(&["run", "--once"], &config, Some(DEMO_TOKEN)).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let record = |extra: &'static [&'static str]| {
+        let cfg = config.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut args = vec!["milestones", "record", "1"];
+                args.extend_from_slice(extra);
+                args.extend_from_slice(&["--reason", "virement CPAM", "--author", "agent"]);
+                let mut c = essbot();
+                c.args(&args).arg("--config").arg(&cfg);
+                c.output().unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    // Project 1's AMO-1 is due: 40 000,00 €.
+    let absurd = record(&[
+        "versement",
+        "--milestone",
+        "AMO-1",
+        "--amount",
+        "400000000",
+        "--date",
+        "01/11/2026",
+    ])
+    .await;
+    assert_eq!(absurd.status.code(), Some(2));
+    assert!(
+        text(&absurd.stderr).contains(
+            "montant refusé : 400 000 000,00 € dépasse le montant dû pour AMO-1 (40 000,00 €)"
+        ),
+        "{}",
+        text(&absurd.stderr)
+    );
+    let future = record(&[
+        "versement",
+        "--milestone",
+        "AMO-1",
+        "--amount",
+        "40000",
+        "--date",
+        "01/12/2030",
+    ])
+    .await;
+    assert_eq!(future.status.code(), Some(2));
+    assert!(
+        text(&future.stderr).contains("dans le futur"),
+        "{}",
+        text(&future.stderr)
+    );
+
+    // A partial payment, dated the French way, is recorded and shown as partial.
+    let partial = record(&[
+        "versement",
+        "--milestone",
+        "AMO-1",
+        "--amount",
+        "30 000",
+        "--date",
+        "02/11/2026",
+    ])
+    .await;
+    let said = text(&partial.stdout);
+    assert!(partial.status.success(), "{said}{}", text(&partial.stderr));
+    assert!(
+        said.contains("versement AMO-1 de 30 000,00 € (date d'effet 02/11/2026"),
+        "{said}"
+    );
+    assert!(said.contains("versement partiel"), "{said}");
+    let payments = run_blocking(&["payments", "--format", "json"], &config, None).await;
+    let json: serde_json::Value = serde_json::from_slice(&payments.stdout).unwrap();
+    let amo1 = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["payments"].as_array().cloned().unwrap_or_default())
+        .find(|p| p["milestone"] == "AMO-1" && p["paid_cents"] == 3_000_000)
+        .unwrap_or_else(|| panic!("{json}"));
+    assert_ne!(amo1["state"], "fait", "{amo1}");
+
+    // A withdrawal is confirmed in words, not in Rust.
+    let withdrawn = record(&[
+        "retrait",
+        "--of",
+        "versement",
+        "--milestone",
+        "AMO-1",
+        "--date",
+        "2026-11-02",
+    ])
+    .await;
+    let said = text(&withdrawn.stdout);
+    assert!(withdrawn.status.success(), "{}", text(&withdrawn.stderr));
+    assert!(
+        said.contains("retrait de l'événement « versement AMO-1 »"),
+        "{said}"
+    );
+    assert!(!said.contains("Payment {"), "{said}");
+}
