@@ -12,7 +12,7 @@ use crate::telemetry::LogFormat;
 
 /// essbot: pre-checks ESS dossiers on Démarches Simplifiées and tracks their financing.
 #[derive(Debug, Parser)]
-#[command(name = "essbot", version, about, propagate_version = true)]
+#[command(name = "essbot", version = crate::build::LONG_VERSION, about, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -270,9 +270,12 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             Ok(Outcome::Ok)
         }
         Command::Run { once: false } => {
-            let settings = load_settings(&cli.global)?;
+            let path = config::locate(cli.global.config.as_deref())?;
+            let settings = config::load(&Source::File(path.clone()), &Env::from_process())?;
             settings.require_token()?;
-            crate::service::run_daemon(settings).await?;
+            let reload: crate::service::Reload =
+                Box::new(move || config::load(&Source::File(path.clone()), &Env::from_process()));
+            crate::service::run_daemon(settings, reload).await?;
             Ok(Outcome::Ok)
         }
         Command::Run { once: true } => {
