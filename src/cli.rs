@@ -235,9 +235,35 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             Ok(Outcome::Ok)
         }
         Command::Demarche(DemarcheCommand::Describe { number }) => {
-            let settings = load_settings(&cli.global)?;
-            settings.require_token()?;
-            let text = crate::commands::describe::describe(&settings, number)
+            // Describing a démarche is how its section gets written: only [ds] must be right.
+            let path = config::locate(cli.global.config.as_deref())?;
+            let source = Source::File(path);
+            let env = Env::from_process();
+            let (ds, kind) = match config::load(&source, &env) {
+                Ok(settings) => {
+                    let kind = settings
+                        .demarches
+                        .iter()
+                        .find(|d| d.number == number)
+                        .map(|d| d.kind);
+                    (settings.ds, kind)
+                }
+                Err(full) => {
+                    let ds = config::load_ds(&source, &env).map_err(|_| full)?;
+                    tracing::warn!(
+                        "the configuration has problems outside [ds] (see essbot config check): describing with its [ds] section"
+                    );
+                    (ds, None)
+                }
+            };
+            if ds.token.is_none() {
+                return Err(ConfigError::one(
+                    "ds.token",
+                    ds.token_problem.clone().unwrap_or_default(),
+                )
+                .into());
+            }
+            let text = crate::commands::describe::describe_with(&ds, kind, number)
                 .await
                 .map_err(|e| CliError::from_command(e, true))?;
             print!("{text}");

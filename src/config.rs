@@ -614,6 +614,36 @@ pub fn load(source: &Source, env: &Env) -> Result<Settings, ConfigError> {
     }
 }
 
+/// Only the `[ds]` section of a configuration, for `essbot demarche describe`: describing a
+/// démarche is how an operator fills in the rest, so the rest (placeholders, mappings) may
+/// still be wrong. The instructeur placeholder is no problem here either.
+///
+/// # Errors
+/// The problems of the `[ds]` section (and a file that cannot be read at all).
+pub fn load_ds(source: &Source, env: &Env) -> Result<DsSettings, ConfigError> {
+    let mut structural = Vec::new();
+    let (tree, origins) =
+        layers::read(source, env, &mut structural).map_err(|problems| ConfigError { problems })?;
+    let raw: Option<RawSettings> = layers::deserialize(tree, &origins, &mut structural);
+    let mut p = Collector(
+        structural
+            .into_iter()
+            .filter(|pr| pr.path == "ds" || pr.path.starts_with("ds."))
+            .collect(),
+    );
+    let ds = raw.and_then(|r| validate_ds(r.ds, env, &mut p));
+    p.0.retain(|pr| pr.path != "ds.instructeur_id");
+    for pr in &mut p.0 {
+        if pr.origin.is_none() {
+            pr.origin = origins.of(&pr.path);
+        }
+    }
+    match ds {
+        Some(ds) if p.0.is_empty() => Ok(ds),
+        _ => Err(ConfigError { problems: p.0 }),
+    }
+}
+
 /// True for `localhost`, 127.0.0.0/8 and `::1`: the only hosts plain http is allowed to.
 pub fn is_loopback_host(url: &reqwest::Url) -> bool {
     match url.host() {
@@ -632,11 +662,9 @@ impl Collector {
     }
 }
 
-fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
-    let mut p = Collector(Vec::new());
-
-    // [ds]
-    let ds = match raw.ds {
+/// The `[ds]` section, validated; `None` after pushing its problems.
+fn validate_ds(raw: Option<RawDs>, env: &Env, p: &mut Collector) -> Option<DsSettings> {
+    match raw {
         None => {
             p.push("ds", "missing section [ds]");
             None
@@ -663,13 +691,13 @@ fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
                     }
                 },
             };
-            let (token, token_problem) = read_token(d.token_file.as_deref(), env, &mut p);
+            let (token, token_problem) = read_token(d.token_file.as_deref(), env, p);
             let instructeur_id = d.instructeur_id.unwrap_or_default();
             if instructeur_id.trim() == PLACEHOLDER {
                 p.push(
                     "ds.instructeur_id",
                     format!(
-                        "still the placeholder \"{PLACEHOLDER}\": put the id of the instructeur essbot acts as (`essbot config check --remote` lists the instructeurs of each démarche's groupes)"
+                        "still the placeholder \"{PLACEHOLDER}\": put the id of the instructeur essbot acts as (`essbot demarche describe NUMBER` lists the instructeurs of the démarche's groupes)"
                     ),
                 );
             }
@@ -703,7 +731,13 @@ fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
                 max_retries: d.max_retries,
             })
         }
-    };
+    }
+}
+
+fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
+    let mut p = Collector(Vec::new());
+
+    let ds = validate_ds(raw.ds, env, &mut p);
 
     // [schedule]
     let cron = match cron::Schedule::from_str(&raw.schedule.cron) {

@@ -8,7 +8,7 @@
 //! the closest labels, so that a form change on DS is a configuration error and not a wave of
 //! findings on every dossier.
 
-use crate::config::{Problem, Settings, WriteMode};
+use crate::config::{DsSettings, Problem, Settings, WriteMode};
 use crate::ds::model::GroupeMembers;
 use crate::ds::{ApiError, DsClient};
 use crate::rules;
@@ -23,14 +23,55 @@ use super::check::CommandError;
 /// [`CommandError::Api`] when DS does not give the démarche (unknown number, token without
 /// access).
 pub async fn describe(settings: &Settings, number: i64) -> Result<String, CommandError> {
-    let client = DsClient::new(&settings.ds)?;
-    let descriptors = client.demarche_descriptors(number).await?;
     let kind = settings
         .demarches
         .iter()
         .find(|d| d.number == number)
         .map(|d| d.kind);
-    Ok(rules::describe(&descriptors, kind))
+    describe_with(&settings.ds, kind, number).await
+}
+
+/// As [`describe`], with only the `[ds]` settings (the rest of the configuration may not be
+/// filled in yet) and the kind when known; ends with the instructeurs of the démarche's
+/// groupes, one of whom `ds.instructeur_id` must name.
+///
+/// # Errors
+/// As [`describe`].
+pub async fn describe_with(
+    ds: &DsSettings,
+    kind: Option<rules::DemarcheKind>,
+    number: i64,
+) -> Result<String, CommandError> {
+    let client = DsClient::new(ds)?;
+    let descriptors = client.demarche_descriptors(number).await?;
+    let mut out = rules::describe(&descriptors, kind);
+    let groupes = client.groupes_instructeurs(number).await?;
+    out.push_str(&render_instructeurs(&groupes, &ds.instructeur_id));
+    Ok(out)
+}
+
+/// The groupes' instructeurs as TOML comments, to pick `ds.instructeur_id` from.
+fn render_instructeurs(groupes: &[GroupeMembers], configured: &str) -> String {
+    let mut out = String::from(
+        "\n# The instructeurs of its groupes instructeurs: ds.instructeur_id names the one essbot\n# writes as (it must be in the groupe of every dossier essbot writes to).\n",
+    );
+    for g in groupes.iter().filter(|g| !g.closed) {
+        out.push_str(&format!("#   groupe {} « {} »:\n", g.number, g.label));
+        if g.instructeurs.is_empty() {
+            out.push_str("#     (nobody)\n");
+        }
+        for (id, email) in &g.instructeurs {
+            let mark = if id == configured {
+                "  <- ds.instructeur_id"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "#     instructeur_id = \"{id}\"   # {email}{mark}\n"
+            ));
+        }
+    }
+    out
 }
 
 /// What `essbot config check --remote` found.
