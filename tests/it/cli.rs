@@ -478,3 +478,37 @@ async fn milestones_record_takes_french_dates_and_refuses_implausible_payments()
     );
     assert!(!said.contains("Payment {"), "{said}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn describe_works_on_the_packaged_configuration_and_lists_the_instructeurs_to_pick_from() {
+    let sandbox = demo_sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("essbot.toml");
+    std::fs::write(
+        &path,
+        include_str!("../../deploy/essbot.toml")
+            .replace(
+                "https://demarche.numerique.gouv.fr/api/v2/graphql",
+                &sandbox.url(),
+            )
+            .replace("token_file = \"/etc/essbot/ds-token\"\n", ""),
+    )
+    .unwrap();
+    // Its placeholders fail `config check`...
+    let out = run_blocking(&["config", "check"], &path, None).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("CHANGE-ME"));
+    // ...but `describe`, which is how they get filled in, works.
+    let out = run_blocking(&["demarche", "describe", "1001"], &path, Some(DEMO_TOKEN)).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("[[demarches]]"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "instructeur_id = \"SW5zdHJ1Y3RldXItMQ==\"   # instructeur.ess@ars-demo.example"
+        ),
+        "{stdout}"
+    );
+    // Instructeur-2 is in no groupe: not offered.
+    assert!(!stdout.contains("SW5zdHJ1Y3RldXItMg=="), "{stdout}");
+}
