@@ -405,6 +405,18 @@ async fn stages(
     Ok(report)
 }
 
+/// A cycle's outcome (`ok`, `partial`...) as staff read it.
+pub fn outcome_fr(outcome: &str) -> &str {
+    match outcome {
+        "ok" => "réussi",
+        "partial" => "partiel",
+        "failed" => "en échec",
+        "interrupted" => "interrompu",
+        "running" => "en cours",
+        other => other,
+    }
+}
+
 /// A sync failure in the words of the cycle's report, which is already per démarche.
 fn sync_staff_text(e: &sync::SyncError) -> String {
     match e {

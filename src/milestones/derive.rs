@@ -188,6 +188,11 @@ impl ProjectSchedule {
     }
 }
 
+/// "1 jour", "12 jours" (a negative count reads as 0).
+pub(crate) fn jours(n: i64) -> String {
+    crate::rules::text::count(usize::try_from(n).unwrap_or(0), "jour", "jours")
+}
+
 /// How far a recorded payment may fall short of (or exceed) the amount computed and still be
 /// that amount (roundings, bank fees): 1 € or 0.1 %, whichever is larger.
 pub fn payment_tolerance(due_cents: i64) -> i64 {
@@ -353,7 +358,12 @@ impl Facts {
         }
         if foreign > 0 {
             facts.warnings.push(format!(
-                "{foreign} événement(s) d'un autre projet ignoré(s) pour le projet n° {}",
+                "{} pour le projet n° {}",
+                crate::rules::text::count(
+                    foreign,
+                    "événement d'un autre projet ignoré",
+                    "événements d'un autre projet ignorés"
+                ),
                 facts.project
             ));
         }
@@ -765,9 +775,9 @@ impl Ctx<'_> {
             let late = days_between(due, r);
             note = if late > 0 {
                 format!(
-                    "projet de santé déposé le {}, avec {late} jour(s) de retard sur \
-                     l'échéance du {}",
+                    "projet de santé déposé le {}, avec {} de retard sur l'échéance du {}",
                     fr(r),
+                    jours(late),
                     fr(due)
                 )
             } else {

@@ -153,7 +153,7 @@ fn a_late_ps_is_done_and_says_how_late() {
     let m = s.milestone(PsDue).expect("listed");
     assert_eq!(m.state, Fait);
     assert_eq!(m.done_on, Some(d(2026, 7, 22)));
-    assert!(m.note.contains("10 jour(s) de retard"), "{}", m.note);
+    assert!(m.note.contains("10 jours de retard"), "{}", m.note);
     assert_eq!(s.ps_dossier, Some(5678));
 }
 

@@ -53,8 +53,9 @@ pub use derive::{
 pub use event::{Event, EventError, EventKind, EventSlot, EventSource, MilestoneId, SocleScope};
 pub use money::format_eur;
 pub use render::{
-    CsvStyle, due_within, ics_uid, milestones_csv, milestones_ics, milestones_json,
-    milestones_table, payments_csv, payments_json, payments_table, project_label,
+    CsvStyle, TABLE_WIDTH, due_within, ics_uid, milestones_csv, milestones_ics, milestones_json,
+    milestones_table, payments_csv, payments_json, payments_table, project_label, text_table,
+    truncate_cell, wrap,
 };
 
 /// Tunable parts of the schedule (`[milestones]` in the configuration). The defaults are the
