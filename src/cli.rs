@@ -49,8 +49,13 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// Last cycle, its outcome, lag and last error per démarche; exits 1 when unhealthy.
-    Status,
+    /// Last cycle, its outcome, last sync and last error per démarche, writes and alerts
+    /// waiting; exits 1 when unhealthy.
+    Status {
+        /// Print the status as JSON (for scripts and monitoring).
+        #[arg(long)]
+        json: bool,
+    },
     /// Fetches one dossier and prints its pre-check report; writes nothing anywhere.
     Check {
         /// The dossier number.
@@ -69,6 +74,43 @@ pub enum Command {
     /// Database commands.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Prints the shell completion script for SHELL (the .deb installs them for bash, zsh and
+    /// fish).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Prints the manual page essbot(1), or with --dir writes it and one page per subcommand
+    /// (essbot-run(1), ...) into DIR.
+    Manpage {
+        /// Where to write every page.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// The command line as clap sees it, with the plain version (no commit): what the completion
+/// scripts and manual pages are generated from, so that they do not change with every commit.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    Cli::command().version(crate::build::VERSION)
+}
+
+/// Writes essbot(1) and a page per subcommand into `dir`.
+///
+/// # Errors
+/// When a file cannot be written.
+pub fn write_manpages(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::generate_to(command(), dir)
+}
+
+/// The completion script for `shell`.
+pub fn completions(shell: clap_complete::Shell) -> String {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut command(), "essbot", &mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `essbot demarche ...`
@@ -200,7 +242,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             if remote {
                 settings.require_token()?;
                 let remote = crate::commands::describe::remote_check(&settings).await;
-                print!("{}", remote.readings);
+                emit(&remote.readings);
                 if !remote.problems.is_empty() {
                     return Err(ConfigError {
                         problems: remote.problems,
@@ -231,7 +273,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             let text = crate::commands::check::check(&settings, number, json)
                 .await
                 .map_err(|e| CliError::from_command(e, false))?;
-            print!("{text}");
+            emit(&text);
             Ok(Outcome::Ok)
         }
         Command::Demarche(DemarcheCommand::Describe { number }) => {
@@ -266,7 +308,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             let text = crate::commands::describe::describe_with(&ds, kind, number)
                 .await
                 .map_err(|e| CliError::from_command(e, true))?;
-            print!("{text}");
+            emit(&text);
             Ok(Outcome::Ok)
         }
         Command::Milestones(args) => {
@@ -275,7 +317,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
                 crate::commands::milestones::run(&settings, &args, &crate::clock::SystemClock)
                     .await
                     .map_err(milestones_error)?;
-            print!("{text}");
+            emit(&text);
             Ok(Outcome::Ok)
         }
         Command::Payments(args) => {
@@ -287,12 +329,32 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             )
             .await
             .map_err(milestones_error)?;
-            print!("{text}");
+            emit(&text);
             Ok(Outcome::Ok)
         }
         Command::Sandbox(args) => sandbox(args).await,
+        Command::Completions { shell } => {
+            emit(&completions(shell));
+            Ok(Outcome::Ok)
+        }
+        Command::Manpage { dir: Some(dir) } => {
+            use anyhow::Context as _;
+            write_manpages(&dir)
+                .with_context(|| format!("writing the manual pages to {}", dir.display()))?;
+            println!("manual pages written to {}", dir.display());
+            Ok(Outcome::Ok)
+        }
+        Command::Manpage { dir: None } => {
+            use anyhow::Context as _;
+            let mut out = Vec::new();
+            clap_mangen::Man::new(command())
+                .render(&mut out)
+                .context("rendering the manual page")?;
+            emit(&String::from_utf8_lossy(&out));
+            Ok(Outcome::Ok)
+        }
         Command::Demo => {
-            print!("{}", crate::demo::run().await?);
+            emit(&crate::demo::run().await?);
             Ok(Outcome::Ok)
         }
         Command::Run { once: false } => {
@@ -309,7 +371,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             settings.require_token()?;
             run_once(settings).await
         }
-        Command::Status => {
+        Command::Status { json } => {
             use anyhow::Context as _;
             let settings = load_settings(&cli.global)?;
             let store = crate::store::Store::connect(&settings.database)
@@ -318,7 +380,11 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             let status = crate::status::status(&settings, &store, chrono::Utc::now())
                 .await
                 .context("reading the status")?;
-            print!("{}", status.text);
+            if json {
+                emit(&status.json());
+            } else {
+                emit(&status.text);
+            }
             Ok(if status.healthy {
                 Outcome::Ok
             } else {
@@ -358,6 +424,18 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
     }
 }
 
+/// Writes a report or a table to stdout. A reader that went away (`essbot payments | head`)
+/// ends the output quietly instead of with a panic.
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        tracing::error!(error = %e, "cannot write to stdout");
+    }
+}
+
 fn milestones_error(e: crate::commands::milestones::MilestonesError) -> CliError {
     if e.is_usage() {
         CliError::Usage(e.to_string())
@@ -377,14 +455,15 @@ async fn run_once(settings: Settings) -> Result<Outcome, CliError> {
     let report = crate::cycle::run_once(&services, &cancel)
         .await
         .context("running the cycle")?;
+    use crate::rules::text::count;
     println!(
-        "cycle {} : {} — {} dossier(s) reçu(s), {} vérifié(s), {} inchangé(s), {} requête(s) DS",
+        "Cycle {} : {} — {}, {}, {}, {}",
         report.cycle,
-        report.outcome,
-        report.synced,
-        report.checked,
-        report.unchanged,
-        report.requests
+        crate::cycle::outcome_fr(&report.outcome),
+        count(report.synced as usize, "dossier reçu", "dossiers reçus"),
+        count(report.checked, "dossier vérifié", "dossiers vérifiés"),
+        count(report.unchanged, "dossier inchangé", "dossiers inchangés"),
+        count(report.requests as usize, "requête à DS", "requêtes à DS")
     );
     for (demarche, errors) in &report.errors {
         for e in errors {

@@ -69,40 +69,40 @@ pub enum PaymentsFormat {
     Json,
 }
 
-/// What `essbot milestones record` can record.
+/// What `essbot milestones record` can record (the names are the French ones staff use).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RecordKind {
-    /// Dépôt de la lettre d'intention (D0).
+    /// The lettre d'intention was filed (D0).
     LiDeposee,
-    /// Lettre d'intention acceptée.
+    /// The lettre d'intention was accepted.
     LiAcceptee,
-    /// Lettre d'intention refusée (--motivation).
+    /// The lettre d'intention was refused (--motivation).
     LiRefusee,
-    /// Signature du contrat de crédit d'amorçage.
+    /// The contrat de crédit d'amorçage was signed.
     ContratAmorcage,
-    /// Dépôt du projet de santé (R), optionally --ps-dossier.
+    /// The projet de santé was filed (R); --ps-dossier names its dossier.
     PsDepose,
-    /// Validation explicite du projet de santé.
+    /// The projet de santé was explicitly validated.
     PsValide,
-    /// Refus du projet de santé (--motivation, obligatoire).
+    /// The projet de santé was refused (--motivation, required).
     PsRefuse,
-    /// Numéro FINESS attribué (--finess).
+    /// A FINESS number was issued (--finess).
     Finess,
-    /// Signature du contrat de dotation annuelle.
+    /// The contrat de dotation annuelle was signed.
     ContratDotation,
-    /// Déploiement de la mission socle (--scope, première activité par défaut).
+    /// The mission socle was deployed (--scope; the first activity by default).
     MissionSocle,
-    /// Réception des justificatifs d'une année du contrat (--year).
+    /// The justificatifs of a contract year were received (--year).
     Justificatifs,
-    /// Nombre de médecins adhérents à compter de la date (--members).
+    /// The number of member doctors from --date on (--members).
     Adherents,
-    /// Association porteuse enregistrée (--rna et/ou --siret).
+    /// The carrying association is on file (--rna and/or --siret).
     Association,
-    /// Versement effectué (--milestone AMO-1|AMO-2|DOT-k, --amount).
+    /// A payment was made (--milestone AMO-1|AMO-2|DOT-k, --amount).
     Versement,
-    /// Objectif atteint (--milestone ADH-30|ADH-50|GOUV-5).
+    /// A target was met (--milestone ADH-30|ADH-50|GOUV-5).
     ObjectifAtteint,
-    /// Retire un événement enregistré par erreur (--of KIND, et ce qui désigne l'événement).
+    /// Withdraws an event recorded by mistake (--of KIND, and what names the event).
     Retrait,
 }
 
@@ -128,7 +128,7 @@ pub struct RecordArgs {
     #[arg(long)]
     pub reason: String,
     /// Who records it (default: $USER).
-    #[arg(long, env = "USER")]
+    #[arg(long, env = "USER", hide_env_values = true)]
     pub author: Option<String>,
     /// Amount of a payment in euros ("40000", "40 000,00"): what has been paid for the
     /// milestone so far. A later record for the same milestone replaces this one, so after a
