@@ -32,7 +32,7 @@ fn demo_prints_the_verdicts_of_the_demo_dossiers() {
     let out = essbot().arg("demo").output().unwrap();
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
-    assert!(stdout.contains("Cycle 1 : ok"), "{stdout}");
+    assert!(stdout.contains("Cycle 1 : réussi"), "{stdout}");
     let row = |n: &str| {
         stdout
             .lines()
@@ -51,6 +51,29 @@ fn demo_prints_the_verdicts_of_the_demo_dossiers() {
         stdout.contains("Pré-contrôle essbot : NON CONFORME"),
         "{stdout}"
     );
+    // Tables keep their columns: long cells wrap instead of making 400-column lines, and the
+    // continuation of a wrapped cell starts where the cell does.
+    let widest = stdout.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    assert!(widest <= 160, "a {widest}-column line:\n{stdout}");
+    let header = stdout
+        .lines()
+        .find(|l| l.starts_with("Dossier "))
+        .expect("the verdicts' header");
+    let column = header[..header.find("Points principaux").unwrap()]
+        .chars()
+        .count();
+    let mut wrapped = 0;
+    for line in stdout.lines().skip_while(|l| !l.starts_with("Dossier ")) {
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with(' ') {
+            wrapped += 1;
+            assert_eq!(line.len() - line.trim_start().len(), column, "{line}");
+        }
+    }
+    assert!(wrapped > 0, "no cell wrapped:\n{stdout}");
+    assert!(!stdout.contains("(s)"), "{stdout}");
 }
 
 #[test]
@@ -160,15 +183,48 @@ async fn run_once_then_status_is_healthy_and_the_token_never_shows() {
             .unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains(": ok"), "{stdout}");
+    assert!(stdout.contains(": réussi"), "{stdout}");
     assert!(!stdout.contains(DEMO_TOKEN) && !stderr.contains(DEMO_TOKEN));
 
     let cfg = config.clone();
     let status = tokio::task::spawn_blocking(move || run_with(&["status"], &cfg, None))
         .await
         .unwrap();
-    assert!(status.status.success(), "{}", text(&status.stdout));
-    assert!(text(&status.stdout).contains("1001 (lettre_intention)"));
+    let said = text(&status.stdout);
+    assert!(status.status.success(), "{said}");
+    assert!(said.contains("1001 (lettre_intention)"));
+    // What the time after the last sync measures, in words; no "(s)" plurals.
+    assert!(
+        said.contains("dernière synchronisation réussie : le "),
+        "{said}"
+    );
+    assert!(said.contains(" (il y a "), "{said}");
+    assert!(
+        !said.contains("retard :") && !said.contains("(s)"),
+        "{said}"
+    );
+
+    // The same, as JSON a script reads back.
+    let json = run_blocking(&["status", "--json"], &config, None).await;
+    assert!(json.status.success(), "{}", text(&json.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["healthy"], true, "{v}");
+    assert_eq!(v["last_cycle"]["outcome"], "ok", "{v}");
+    assert!(v["last_success"].as_str().is_some(), "{v}");
+    let numbers: Vec<i64> = v["demarches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["number"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, [1001, 1002]);
+    assert!(
+        v["demarches"][0]["seconds_since_last_sync"]
+            .as_i64()
+            .is_some(),
+        "{v}"
+    );
+    assert_eq!(v["writes_pending"], 0, "{v}");
 }
 
 /// Runs the binary off the async runtime (the sandbox lives on it).
@@ -511,4 +567,121 @@ async fn describe_works_on_the_packaged_configuration_and_lists_the_instructeurs
     );
     // Instructeur-2 is in no groupe: not offered.
     assert!(!stdout.contains("SW5zdHJ1Y3RldXItMg=="), "{stdout}");
+}
+
+/// Every command's help, long and short, as `essbot … --help` prints it.
+fn every_help() -> Vec<(String, String)> {
+    fn walk(cmd: &mut clap::Command, path: String, out: &mut Vec<(String, String)>) {
+        out.push((path.clone(), cmd.render_long_help().to_string()));
+        out.push((path.clone(), cmd.render_help().to_string()));
+        for sub in cmd.get_subcommands_mut() {
+            let name = format!("{path} {}", sub.get_name());
+            walk(sub, name, out);
+        }
+    }
+    let mut cmd = essbot::cli::command();
+    cmd.build();
+    let mut out = Vec::new();
+    walk(&mut cmd, "essbot".into(), &mut out);
+    out
+}
+
+#[test]
+fn no_help_text_shows_a_code_comment() {
+    essbot::cli::command().debug_assert();
+    let helps = every_help();
+    assert!(helps.len() > 30, "{}", helps.len());
+    for (path, help) in &helps {
+        for marker in [
+            "Boxed",
+            "clippy",
+            "TODO",
+            "FIXME",
+            "Self::",
+            "`Option",
+            "Rust ",
+            "[env: USER=",
+        ] {
+            assert!(
+                !help.contains(marker),
+                "`{path} --help` shows {marker:?}:\n{help}"
+            );
+        }
+    }
+}
+
+#[test]
+fn completions_and_manual_pages_come_from_the_command_line() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = essbot().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = text(&out.stdout);
+        for sub in ["milestones", "record", "describe", "completions"] {
+            assert!(script.contains(sub), "{shell} completion lacks {sub}");
+        }
+    }
+    let bash = essbot().args(["completions", "bash"]).output().unwrap();
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .stdin(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write as _;
+            c.stdin.take().unwrap().write_all(&bash.stdout)?;
+            c.wait()
+        })
+        .unwrap();
+    assert!(syntax.success(), "the bash completion does not parse");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = essbot()
+        .args(["manpage", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for page in [
+        "essbot.1",
+        "essbot-run.1",
+        "essbot-milestones-record.1",
+        "essbot-status.1",
+    ] {
+        let roff = std::fs::read_to_string(dir.path().join(page)).unwrap();
+        assert!(roff.contains(".TH essbot"), "{page}");
+        // The plain version: the pages do not change with every commit.
+        assert!(
+            roff.contains(&format!("\"essbot {}\"", env!("CARGO_PKG_VERSION")))
+                || page != "essbot.1",
+            "{page}: {roff}"
+        );
+    }
+    // What the .deb ships is what deploy/build-deb generates.
+    let manifest =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    let script =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/build-deb")).unwrap();
+    for (built, shipped) in [
+        ("$assets/man", "usr/share/man/man1/"),
+        (
+            "$assets/completions/essbot.bash",
+            "usr/share/bash-completion/completions/essbot",
+        ),
+        (
+            "$assets/completions/_essbot",
+            "usr/share/zsh/vendor-completions/_essbot",
+        ),
+        (
+            "$assets/completions/essbot.fish",
+            "usr/share/fish/vendor_completions.d/essbot.fish",
+        ),
+    ] {
+        assert!(
+            script.contains(built),
+            "deploy/build-deb does not build {built}"
+        );
+        assert!(
+            manifest.contains(shipped),
+            "the .deb does not ship {shipped}"
+        );
+    }
 }
