@@ -1049,7 +1049,7 @@ impl DsClient {
         })
         .notify(|err, delay| {
             self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "DS call failed, retrying");
+            tracing::warn!(error = %err.operator_text(), retry_in_ms = delay.as_millis() as u64, "DS call failed, retrying");
         })
         .instrument(span)
         .await;
