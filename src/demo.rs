@@ -92,7 +92,7 @@ async fn render(
         ),
         count(report.requests as usize, "requête", "requêtes"),
         count(report.checked, "dossier vérifié", "dossiers vérifiés"),
-        count(mutations as usize, "mutation envoyée", "mutations envoyées"),
+        count(mutations, "mutation envoyée", "mutations envoyées"),
         count(
             report.events_appended,
             "événement de financement enregistré",
