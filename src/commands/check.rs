@@ -496,6 +496,12 @@ mod tests {
             .exit_code(),
             2
         );
-        assert_eq!(CommandError::Api(ApiError::TokenExpired).exit_code(), 1);
+        // A token DS refuses is the configuration's problem too (an administrator must act),
+        // whichever command meets it; DS being down is not.
+        assert_eq!(CommandError::Api(ApiError::TokenExpired).exit_code(), 2);
+        assert_eq!(
+            CommandError::Api(ApiError::Timeout { attempts: 3 }).exit_code(),
+            1
+        );
     }
 }
