@@ -12,7 +12,7 @@ use crate::telemetry::LogFormat;
 
 /// essbot: pre-checks ESS dossiers on Démarches Simplifiées and tracks their financing.
 #[derive(Debug, Parser)]
-#[command(name = "essbot", version, about, propagate_version = true)]
+#[command(name = "essbot", version = crate::build::LONG_VERSION, about, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -49,8 +49,13 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// Last cycle, its outcome, lag and last error per démarche; exits 1 when unhealthy.
-    Status,
+    /// Last cycle, its outcome, last sync and last error per démarche, writes and alerts
+    /// waiting; exits 1 when unhealthy.
+    Status {
+        /// Print the status as JSON (for scripts and monitoring).
+        #[arg(long)]
+        json: bool,
+    },
     /// Fetches one dossier and prints its pre-check report; writes nothing anywhere.
     Check {
         /// The dossier number.
@@ -69,6 +74,43 @@ pub enum Command {
     /// Database commands.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Prints the shell completion script for SHELL (the .deb installs them for bash, zsh and
+    /// fish).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Prints the manual page essbot(1), or with --dir writes it and one page per subcommand
+    /// (essbot-run(1), ...) into DIR.
+    Manpage {
+        /// Where to write every page.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// The command line as clap sees it, with the plain version (no commit): what the completion
+/// scripts and manual pages are generated from, so that they do not change with every commit.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    Cli::command().version(crate::build::VERSION)
+}
+
+/// Writes essbot(1) and a page per subcommand into `dir`.
+///
+/// # Errors
+/// When a file cannot be written.
+pub fn write_manpages(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    clap_mangen::generate_to(command(), dir)
+}
+
+/// The completion script for `shell`.
+pub fn completions(shell: clap_complete::Shell) -> String {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut command(), "essbot", &mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `essbot demarche ...`
@@ -139,6 +181,24 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     Runtime(#[from] anyhow::Error),
+    /// A command's own error, with the exit code it calls for.
+    #[error("{message}")]
+    Command { code: u8, message: String },
+}
+
+impl CliError {
+    /// A command error of `check` (French: staff run it) or of `describe` (English: operators
+    /// run it), with its exit code: 2 for a configuration problem, the token's included.
+    fn from_command(e: crate::commands::check::CommandError, english: bool) -> Self {
+        let message = match (&e, english) {
+            (crate::commands::check::CommandError::Api(api), true) => api.operator_text(),
+            _ => e.to_string(),
+        };
+        Self::Command {
+            code: e.exit_code(),
+            message,
+        }
+    }
 }
 
 impl From<crate::service::StartError> for CliError {
@@ -156,6 +216,7 @@ impl CliError {
         match self {
             Self::Config(_) | Self::Usage(_) => 2,
             Self::Runtime(_) => 1,
+            Self::Command { code, .. } => *code,
         }
     }
 }
@@ -179,10 +240,22 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             let path = config::locate(cli.global.config.as_deref())?;
             let settings = config::load(&Source::File(path.clone()), &Env::from_process())?;
             if remote {
-                let (problems, readings) = crate::commands::describe::check_remote(&settings).await;
-                print!("{readings}");
-                if !problems.is_empty() {
-                    return Err(ConfigError { problems }.into());
+                settings.require_token()?;
+                let remote = crate::commands::describe::remote_check(&settings).await;
+                emit(&remote.readings);
+                if !remote.problems.is_empty() {
+                    return Err(ConfigError {
+                        problems: remote.problems,
+                    }
+                    .into());
+                }
+                if !remote.unreachable.is_empty() {
+                    let lines: Vec<String> =
+                        remote.unreachable.iter().map(ToString::to_string).collect();
+                    return Err(CliError::Runtime(anyhow::anyhow!(
+                        "could not check everything against DS:\n  - {}",
+                        lines.join("\n  - ")
+                    )));
                 }
                 println!(
                     "{}: configuration valid; every mapped champ and annotation exists on DS",
@@ -199,18 +272,46 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         }
         Command::Check { number, json } => {
             let settings = load_settings(&cli.global)?;
+            settings.require_token()?;
             let text = crate::commands::check::check(&settings, number, json)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            print!("{text}");
+                .map_err(|e| CliError::from_command(e, false))?;
+            emit(&text);
             Ok(Outcome::Ok)
         }
         Command::Demarche(DemarcheCommand::Describe { number }) => {
-            let settings = load_settings(&cli.global)?;
-            let text = crate::commands::describe::describe(&settings, number)
+            // Describing a démarche is how its section gets written: only [ds] must be right.
+            let path = config::locate(cli.global.config.as_deref())?;
+            let source = Source::File(path);
+            let env = Env::from_process();
+            let (ds, kind) = match config::load(&source, &env) {
+                Ok(settings) => {
+                    let kind = settings
+                        .demarches
+                        .iter()
+                        .find(|d| d.number == number)
+                        .map(|d| d.kind);
+                    (settings.ds, kind)
+                }
+                Err(full) => {
+                    let ds = config::load_ds(&source, &env).map_err(|_| full)?;
+                    tracing::warn!(
+                        "the configuration has problems outside [ds] (see essbot config check): describing with its [ds] section"
+                    );
+                    (ds, None)
+                }
+            };
+            if ds.token.is_none() {
+                return Err(ConfigError::one(
+                    "ds.token",
+                    ds.token_problem.clone().unwrap_or_default(),
+                )
+                .into());
+            }
+            let text = crate::commands::describe::describe_with(&ds, kind, number)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            print!("{text}");
+                .map_err(|e| CliError::from_command(e, true))?;
+            emit(&text);
             Ok(Outcome::Ok)
         }
         Command::Milestones(args) => {
@@ -219,7 +320,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
                 crate::commands::milestones::run(&settings, &args, &crate::clock::SystemClock)
                     .await
                     .map_err(milestones_error)?;
-            print!("{text}");
+            emit(&text);
             Ok(Outcome::Ok)
         }
         Command::Payments(args) => {
@@ -231,24 +332,49 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             )
             .await
             .map_err(milestones_error)?;
-            print!("{text}");
+            emit(&text);
             Ok(Outcome::Ok)
         }
         Command::Sandbox(args) => sandbox(args).await,
+        Command::Completions { shell } => {
+            emit(&completions(shell));
+            Ok(Outcome::Ok)
+        }
+        Command::Manpage { dir: Some(dir) } => {
+            use anyhow::Context as _;
+            write_manpages(&dir)
+                .with_context(|| format!("writing the manual pages to {}", dir.display()))?;
+            println!("manual pages written to {}", dir.display());
+            Ok(Outcome::Ok)
+        }
+        Command::Manpage { dir: None } => {
+            use anyhow::Context as _;
+            let mut out = Vec::new();
+            clap_mangen::Man::new(command())
+                .render(&mut out)
+                .context("rendering the manual page")?;
+            emit(&String::from_utf8_lossy(&out));
+            Ok(Outcome::Ok)
+        }
         Command::Demo => {
-            print!("{}", crate::demo::run().await?);
+            emit(&crate::demo::run().await?);
             Ok(Outcome::Ok)
         }
         Command::Run { once: false } => {
-            let settings = load_settings(&cli.global)?;
-            crate::service::run_daemon(settings).await?;
+            let path = config::locate(cli.global.config.as_deref())?;
+            let settings = config::load(&Source::File(path.clone()), &Env::from_process())?;
+            settings.require_token()?;
+            let reload: crate::service::Reload =
+                Box::new(move || config::load(&Source::File(path.clone()), &Env::from_process()));
+            crate::service::run_daemon(settings, reload).await?;
             Ok(Outcome::Ok)
         }
         Command::Run { once: true } => {
             let settings = load_settings(&cli.global)?;
+            settings.require_token()?;
             run_once(settings).await
         }
-        Command::Status => {
+        Command::Status { json } => {
             use anyhow::Context as _;
             let settings = load_settings(&cli.global)?;
             let store = crate::store::Store::connect(&settings.database)
@@ -257,7 +383,11 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             let status = crate::status::status(&settings, &store, chrono::Utc::now())
                 .await
                 .context("reading the status")?;
-            print!("{}", status.text);
+            if json {
+                emit(&status.json());
+            } else {
+                emit(&status.text);
+            }
             Ok(if status.healthy {
                 Outcome::Ok
             } else {
@@ -297,6 +427,18 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
     }
 }
 
+/// Writes a report or a table to stdout. A reader that went away (`essbot payments | head`)
+/// ends the output quietly instead of with a panic.
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        tracing::error!(error = %e, "cannot write to stdout");
+    }
+}
+
 fn milestones_error(e: crate::commands::milestones::MilestonesError) -> CliError {
     if e.is_usage() {
         CliError::Usage(e.to_string())
@@ -316,14 +458,15 @@ async fn run_once(settings: Settings) -> Result<Outcome, CliError> {
     let report = crate::cycle::run_once(&services, &cancel)
         .await
         .context("running the cycle")?;
+    use crate::rules::text::count;
     println!(
-        "cycle {} : {} — {} dossier(s) reçu(s), {} vérifié(s), {} inchangé(s), {} requête(s) DS",
+        "Cycle {} : {} — {}, {}, {}, {}",
         report.cycle,
-        report.outcome,
-        report.synced,
-        report.checked,
-        report.unchanged,
-        report.requests
+        crate::cycle::outcome_fr(&report.outcome),
+        count(report.synced as usize, "dossier reçu", "dossiers reçus"),
+        count(report.checked, "dossier vérifié", "dossiers vérifiés"),
+        count(report.unchanged, "dossier inchangé", "dossiers inchangés"),
+        count(report.requests as usize, "requête à DS", "requêtes à DS")
     );
     for (demarche, errors) in &report.errors {
         for e in errors {
@@ -378,9 +521,9 @@ fn print_unmapped(settings: &Settings) {
             );
         }
     }
-    if settings.ds.token.is_none() {
+    if let Some(why) = &settings.ds.token_problem {
         println!(
-            "no DS token configured (ESSBOT_DS_TOKEN, ds.token_file or $CREDENTIALS_DIRECTORY/ds-token): commands that call DS will refuse to start"
+            "note: {why}; commands that call DS (run, check, demarche describe, config check --remote) refuse to start without a token"
         );
     }
 }

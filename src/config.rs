@@ -2,10 +2,16 @@
 //! typed [`Settings`].
 //!
 //! Validation gathers every problem with the path of its key instead of stopping at the first,
-//! so that `essbot config check` tells an operator everything wrong with a file in one run.
-//! The DS token is never part of the file: it comes from `ESSBOT_DS_TOKEN`, `ds.token_file` or
-//! `$CREDENTIALS_DIRECTORY/ds-token` (systemd `LoadCredential=`), and is held in a
-//! [`SecretString`] that cannot be printed.
+//! so that `essbot config check` tells an operator everything wrong with a file in one run:
+//! the structural mistakes (unknown keys, values of the wrong type; see `layers`) and the
+//! semantic ones, each with where its key was written (the file and line, or the environment
+//! variable). The DS token is never part of the file: it comes from `ESSBOT_DS_TOKEN`,
+//! `ds.token_file` or `$CREDENTIALS_DIRECTORY/ds-token` (systemd `LoadCredential=`), and is held
+//! in a [`SecretString`] that cannot be printed.
+//!
+//! The layers are read by hand (the `toml` crate and `serde_path_to_error`) rather than with
+//! the `config` or `figment` crates: both stop at the first error serde meets and know nothing
+//! of list-valued environment variables, and the origin of each key is what operators need.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,6 +23,8 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use secrecy::SecretString;
 use serde::Deserialize;
+
+mod layers;
 
 /// The demo configuration embedded in the binary: the sandbox's démarches and their mapping.
 /// `essbot demo` and the tests start from it; its endpoint is replaced by the sandbox's address.
@@ -32,21 +40,41 @@ pub struct ConfigError {
     pub problems: Vec<Problem>,
 }
 
-/// One configuration problem: the key's path (`demarches[0].fields.nb_adherents`) and what is wrong.
+/// One configuration problem: the key's path (`demarches[0].fields.nb_adherents`), what is
+/// wrong, and where the key was written (`/etc/essbot/essbot.toml:12`, `environment variable
+/// ESSBOT__DS__PAGE_SIZE`) when it was written somewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub path: String,
     pub message: String,
+    pub origin: Option<String>,
+}
+
+impl Problem {
+    /// A problem about the key at `path`; its origin is filled in by [`load`].
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+            origin: None,
+        }
+    }
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
+        match &self.origin {
+            Some(origin) => write!(f, "{} ({origin}): {}", self.path, self.message),
+            None => write!(f, "{}: {}", self.path, self.message),
+        }
     }
 }
 
 fn render_problems(problems: &[Problem]) -> String {
-    let mut out = format!("{} configuration problem(s)", problems.len());
+    let mut out = match problems.len() {
+        1 => "1 configuration problem".to_owned(),
+        n => format!("{n} configuration problems"),
+    };
     for p in problems {
         out.push_str("\n  - ");
         out.push_str(&p.to_string());
@@ -55,15 +83,18 @@ fn render_problems(problems: &[Problem]) -> String {
 }
 
 impl ConfigError {
-    fn one(path: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A configuration error of one problem.
+    pub fn one(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
-            problems: vec![Problem {
-                path: path.into(),
-                message: message.into(),
-            }],
+            problems: vec![Problem::new(path, message)],
         }
     }
 }
+
+/// What the packaged configuration writes where the operator must put their own value
+/// (`ds.instructeur_id`); `config check` refuses it until it is replaced. A démarche `number`
+/// of 0 is its numeric counterpart.
+pub const PLACEHOLDER: &str = "CHANGE-ME";
 
 /// Validated settings: everything the daemon needs, typed.
 #[derive(Debug, Clone)]
@@ -85,8 +116,11 @@ pub struct Settings {
 pub struct DsSettings {
     /// The GraphQL endpoint: https, or http on a loopback address (sandbox, tests).
     pub endpoint: reqwest::Url,
-    /// `None` when no token source is configured; commands that call DS refuse to start then.
+    /// `None` when no token source is configured or readable; commands that call DS refuse to
+    /// start then, saying [`Self::token_problem`].
     pub token: Option<SecretString>,
+    /// Why [`Self::token`] is `None`, for the operator.
+    pub token_problem: Option<String>,
     /// The instructeur mutations act as (a `Profile` id).
     pub instructeur_id: String,
     pub page_size: u32,
@@ -260,9 +294,11 @@ impl Problem {
     pub fn from_mapping(index: usize, e: &MappingError) -> Vec<Problem> {
         e.problems
             .iter()
-            .map(|p| Problem {
-                path: format!("demarches[{index}].{}", p.key),
-                message: format!("{} (démarche {})", p.message, e.demarche),
+            .map(|p| {
+                Problem::new(
+                    format!("demarches[{index}].{}", p.key),
+                    format!("{} (démarche {})", p.message, e.demarche),
+                )
             })
             .collect()
     }
@@ -532,54 +568,77 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
         })
 }
 
-/// Loads and validates a configuration, reporting every problem at once.
+/// Loads and validates a configuration, reporting every problem at once: the structural ones
+/// (unknown keys, values of the wrong type) and the semantic ones (an invalid cron expression, a
+/// required field not mapped), each with its key's path and where that key was written (the
+/// file and line, or the environment variable).
 ///
 /// # Errors
-/// A [`ConfigError`] listing each problem with its key's path.
+/// A [`ConfigError`] listing each problem.
 pub fn load(source: &Source, env: &Env) -> Result<Settings, ConfigError> {
-    let mut builder = config::Config::builder();
-    builder = match source {
-        Source::File(path) => {
-            if !path.exists() {
-                return Err(ConfigError::one(
-                    "--config",
-                    format!("file {} does not exist", path.display()),
-                ));
-            }
-            builder.add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml))
-        }
-        Source::Text(text) => {
-            builder.add_source(config::File::from_str(text, config::FileFormat::Toml))
-        }
+    let mut structural = Vec::new();
+    let (tree, origins) =
+        layers::read(source, env, &mut structural).map_err(|problems| ConfigError { problems })?;
+    let raw: Option<RawSettings> = layers::deserialize(tree, &origins, &mut structural);
+    let (settings, semantic) = match raw {
+        Some(raw) => match validate(raw, env) {
+            Ok(s) => (Some(s), Vec::new()),
+            Err(e) => (None, e.problems),
+        },
+        None => (None, Vec::new()),
     };
-    let env_map: config::Map<String, String> = env
-        .vars
-        .iter()
-        .filter(|(k, _)| k.starts_with("ESSBOT__"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    builder = builder.add_source(
-        config::Environment::with_prefix("ESSBOT")
-            .prefix_separator("__")
-            .separator("__")
-            .try_parsing(true)
-            .list_separator(",")
-            .with_list_parse_key("alerts.lead_days")
-            .with_list_parse_key("alerts.email.to")
-            .source(Some(env_map)),
-    );
-    let raw: RawSettings = builder
-        .build()
-        .and_then(|c| c.try_deserialize())
-        .map_err(|e| ConfigError::one(error_path(&e), e.to_string()))?;
-    validate(raw, env)
+    // A key reported as malformed is not reported again as missing once taken out.
+    let overlaps = |a: &str, b: &str| {
+        a == b
+            || a.strip_prefix(b)
+                .is_some_and(|r| r.starts_with('.') || r.starts_with('['))
+            || b.strip_prefix(a)
+                .is_some_and(|r| r.starts_with('.') || r.starts_with('['))
+    };
+    let mut problems = structural;
+    for p in semantic {
+        if !problems.iter().any(|s| overlaps(&s.path, &p.path)) {
+            problems.push(p);
+        }
+    }
+    for p in &mut problems {
+        if p.origin.is_none() {
+            p.origin = origins.of(&p.path);
+        }
+    }
+    match settings {
+        Some(s) if problems.is_empty() => Ok(s),
+        _ => Err(ConfigError { problems }),
+    }
 }
 
-fn error_path(e: &config::ConfigError) -> String {
-    match e {
-        config::ConfigError::Type { key: Some(k), .. } => k.clone(),
-        config::ConfigError::NotFound(k) => k.clone(),
-        _ => "(file)".into(),
+/// Only the `[ds]` section of a configuration, for `essbot demarche describe`: describing a
+/// démarche is how an operator fills in the rest, so the rest (placeholders, mappings) may
+/// still be wrong. The instructeur placeholder is no problem here either.
+///
+/// # Errors
+/// The problems of the `[ds]` section (and a file that cannot be read at all).
+pub fn load_ds(source: &Source, env: &Env) -> Result<DsSettings, ConfigError> {
+    let mut structural = Vec::new();
+    let (tree, origins) =
+        layers::read(source, env, &mut structural).map_err(|problems| ConfigError { problems })?;
+    let raw: Option<RawSettings> = layers::deserialize(tree, &origins, &mut structural);
+    let mut p = Collector(
+        structural
+            .into_iter()
+            .filter(|pr| pr.path == "ds" || pr.path.starts_with("ds."))
+            .collect(),
+    );
+    let ds = raw.and_then(|r| validate_ds(r.ds, env, &mut p));
+    p.0.retain(|pr| pr.path != "ds.instructeur_id");
+    for pr in &mut p.0 {
+        if pr.origin.is_none() {
+            pr.origin = origins.of(&pr.path);
+        }
+    }
+    match ds {
+        Some(ds) if p.0.is_empty() => Ok(ds),
+        _ => Err(ConfigError { problems: p.0 }),
     }
 }
 
@@ -597,18 +656,13 @@ struct Collector(Vec<Problem>);
 
 impl Collector {
     fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Problem {
-            path: path.into(),
-            message: message.into(),
-        });
+        self.0.push(Problem::new(path, message));
     }
 }
 
-fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
-    let mut p = Collector(Vec::new());
-
-    // [ds]
-    let ds = match raw.ds {
+/// The `[ds]` section, validated; `None` after pushing its problems.
+fn validate_ds(raw: Option<RawDs>, env: &Env, p: &mut Collector) -> Option<DsSettings> {
+    match raw {
         None => {
             p.push("ds", "missing section [ds]");
             None
@@ -635,8 +689,16 @@ fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
                     }
                 },
             };
-            let token = read_token(d.token_file.as_deref(), env, &mut p);
+            let (token, token_problem) = read_token(d.token_file.as_deref(), env, p);
             let instructeur_id = d.instructeur_id.unwrap_or_default();
+            if instructeur_id.trim() == PLACEHOLDER {
+                p.push(
+                    "ds.instructeur_id",
+                    format!(
+                        "still the placeholder \"{PLACEHOLDER}\": put the id of the instructeur essbot acts as (`essbot demarche describe NUMBER` lists the instructeurs of the démarche's groupes)"
+                    ),
+                );
+            }
             if !(1..=100).contains(&d.page_size) {
                 p.push(
                     "ds.page_size",
@@ -659,6 +721,7 @@ fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
                 endpoint,
                 token,
                 instructeur_id,
+                token_problem,
                 page_size: d.page_size,
                 timeout: Duration::from_secs(d.timeout_secs),
                 connect_timeout: Duration::from_secs(d.connect_timeout_secs),
@@ -666,7 +729,13 @@ fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
                 max_retries: d.max_retries,
             })
         }
-    };
+    }
+}
+
+fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
+    let mut p = Collector(Vec::new());
+
+    let ds = validate_ds(raw.ds, env, &mut p);
 
     // [schedule]
     let cron = match cron::Schedule::from_str(&raw.schedule.cron) {
@@ -811,7 +880,16 @@ fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
     let listen = match raw.http.listen.trim() {
         "" => None,
         s => match s.parse::<SocketAddr>() {
-            Ok(a) => Some(a),
+            Ok(a) if a.ip().is_loopback() => Some(a),
+            Ok(a) => {
+                p.push(
+                    "http.listen",
+                    format!(
+                        "{a} is not a loopback address: /healthz and /metrics have no authentication, so essbot serves them on 127.0.0.1 or ::1 only (put a reverse proxy in front to publish them)"
+                    ),
+                );
+                None
+            }
             Err(_) => {
                 p.push("http.listen", "not an address:port (e.g. 127.0.0.1:9187)");
                 None
@@ -863,6 +941,13 @@ fn validate_demarche(i: usize, d: RawDemarche, p: &mut Collector) -> Option<Dema
     let at = |k: &str| format!("demarches[{i}].{k}");
     let number = match d.number {
         Some(n) if n > 0 => Some(n),
+        Some(0) => {
+            p.push(
+                at("number"),
+                "still the placeholder 0: put your démarche's number (the one in its DS address, …/procedures/NUMBER)",
+            );
+            None
+        }
         Some(_) => {
             p.push(at("number"), "must be a positive démarche number");
             None
@@ -1002,14 +1087,22 @@ fn validate_demarche(i: usize, d: RawDemarche, p: &mut Collector) -> Option<Dema
     })
 }
 
-fn read_token(token_file: Option<&Path>, env: &Env, p: &mut Collector) -> Option<SecretString> {
+/// The token, or why there is none. A token source that is set but unusable (an empty
+/// variable or file) is a configuration problem; a token file that cannot be read is only said
+/// (`status` and the other commands that do not call DS work without it, e.g. as the service
+/// user, which receives the token from systemd instead).
+fn read_token(
+    token_file: Option<&Path>,
+    env: &Env,
+    p: &mut Collector,
+) -> (Option<SecretString>, Option<String>) {
     if let Some(t) = env.get(TOKEN_ENV) {
         let t = t.trim();
         if t.is_empty() {
             p.push(TOKEN_ENV, "set but empty");
-            return None;
+            return (None, Some(format!("{TOKEN_ENV} is empty")));
         }
-        return Some(SecretString::from(t.to_owned()));
+        return (Some(SecretString::from(t.to_owned())), None);
     }
     let credential = env
         .get("CREDENTIALS_DIRECTORY")
@@ -1018,18 +1111,54 @@ fn read_token(token_file: Option<&Path>, env: &Env, p: &mut Collector) -> Option
     let (path, key) = match (credential, token_file) {
         (Some(c), _) => (c, "$CREDENTIALS_DIRECTORY/ds-token".to_owned()),
         (None, Some(f)) => (f.to_owned(), "ds.token_file".to_owned()),
-        (None, None) => return None,
+        (None, None) => {
+            return (
+                None,
+                Some(format!(
+                    "no DS token configured: set {TOKEN_ENV}, or ds.token_file, or run under systemd with the credential ds-token (/etc/essbot/ds-token)"
+                )),
+            );
+        }
     };
     match std::fs::read_to_string(&path) {
         Ok(s) if s.trim().is_empty() => {
             p.push(key, format!("{} is empty", path.display()));
-            None
+            (None, Some(format!("{} is empty", path.display())))
         }
-        Ok(s) => Some(SecretString::from(s.trim().to_owned())),
-        Err(e) => {
-            p.push(key, format!("cannot read {}: {e}", path.display()));
-            None
+        Ok(s) => (Some(SecretString::from(s.trim().to_owned())), None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
+            None,
+            Some(format!(
+                "the DS token file {} does not exist ({key}): put the token in it, alone on one line (owner root, mode 0600)",
+                path.display()
+            )),
+        ),
+        Err(e) => (
+            None,
+            Some(format!(
+                "cannot read the DS token file {} ({key}): {e}",
+                path.display()
+            )),
+        ),
+    }
+}
+
+impl Settings {
+    /// The check every command that calls DS makes first: a token is there.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] at `ds.token` saying why there is none (exit 2).
+    pub fn require_token(&self) -> Result<(), ConfigError> {
+        if self.ds.token.is_some() {
+            return Ok(());
         }
+        Err(ConfigError::one(
+            "ds.token",
+            self.ds
+                .token_problem
+                .clone()
+                .unwrap_or_else(|| "no DS token".to_owned()),
+        ))
     }
 }
 
@@ -1126,6 +1255,167 @@ pas_un_champ = "X"
         ] {
             assert!(paths.contains(&expected), "{expected} not in {paths:?}");
         }
+    }
+
+    #[test]
+    fn four_structural_mistakes_are_four_problems_with_their_lines() {
+        let text = DEMO_CONFIG
+            .replace(
+                "page_size = 100",
+                "page_size = \"cent\"\ninstructeur = \"x\"",
+            )
+            .replace("timezone = \"Europe/Paris\"", "timezon = \"Europe/Paris\"")
+            + "\n[alerts]\nlead_days = \"trente\"\n";
+        let err = load(&Source::Text(text.clone()), &env(&[])).unwrap_err();
+        let line = |needle: &str| {
+            let at = text.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+            format!("line {at}")
+        };
+        let got: Vec<(&str, Option<&str>)> = err
+            .problems
+            .iter()
+            .map(|p| (p.path.as_str(), p.origin.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("alerts.lead_days", Some(line("lead_days").as_str())),
+                ("ds.instructeur", Some(line("instructeur =").as_str())),
+                ("ds.page_size", Some(line("page_size").as_str())),
+                ("schedule.timezon", Some(line("timezon").as_str())),
+            ],
+            "{err}"
+        );
+        assert!(
+            err.to_string().starts_with("4 configuration problems"),
+            "{err}"
+        );
+        assert!(err.problems[1].message.contains("instructeur_id"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_from_the_environment_are_reported_at_the_variable() {
+        let err = load(
+            &Source::Text(DEMO_CONFIG.into()),
+            &env(&[("ESSBOT__DS__PAGE_SIZ", "3"), ("ESSBOT__NOPE__X", "1")]),
+        )
+        .unwrap_err();
+        let shown: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(err.problems.len(), 2, "{shown:?}");
+        assert!(
+            shown.iter().any(|p| p.starts_with(
+                "ds.page_siz (environment variable ESSBOT__DS__PAGE_SIZ): unknown key"
+            )),
+            "{shown:?}"
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|p| p.starts_with("nope (environment variable ESSBOT__NOPE__X)")),
+            "{shown:?}"
+        );
+    }
+
+    #[test]
+    fn list_keys_take_one_value_or_a_comma_separated_list_from_the_environment() {
+        for (value, expected) in [
+            ("30", vec![30]),
+            ("30,7", vec![30, 7]),
+            ("[14, 1]", vec![14, 1]),
+        ] {
+            let s = load(
+                &Source::Text(DEMO_CONFIG.into()),
+                &env(&[("ESSBOT__ALERTS__LEAD_DAYS", value)]),
+            )
+            .unwrap_or_else(|e| panic!("{value}: {e}"));
+            assert_eq!(s.alerts.lead_days, expected, "{value}");
+        }
+        let text = format!(
+            "{DEMO_CONFIG}\n[alerts.email]\nsmtp_url = \"smtp://localhost:25\"\nfrom = \"essbot@ars.example\"\n"
+        );
+        let s = load(
+            &Source::Text(text),
+            &env(&[
+                ("ESSBOT__ALERTS__EMAIL__TO", "a@ars.example, b@cpam.example"),
+                // A string key given a value that reads as a number stays the string.
+                ("ESSBOT__DS__INSTRUCTEUR_ID", "12345"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.alerts.email.unwrap().to,
+            ["a@ars.example", "b@cpam.example"]
+        );
+        assert_eq!(s.ds.instructeur_id, "12345");
+        let err = load(
+            &Source::Text(DEMO_CONFIG.into()),
+            &env(&[("ESSBOT__ALERTS__LEAD_DAYS", "30,sept")]),
+        )
+        .unwrap_err();
+        assert_eq!(err.problems[0].path, "alerts.lead_days[1]", "{err}");
+        assert_eq!(
+            err.problems[0].origin.as_deref(),
+            Some("environment variable ESSBOT__ALERTS__LEAD_DAYS")
+        );
+    }
+
+    #[test]
+    fn a_kind_typo_is_one_problem_naming_the_kinds() {
+        let text = DEMO_CONFIG.replacen("kind = \"lettre_intention\"", "kind = \"lettre\"", 1);
+        let err = load(&Source::Text(text), &env(&[])).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
+        assert!(
+            err.problems[0]
+                .message
+                .contains("\"lettre_intention\" or \"projet_sante\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_metrics_listener_must_be_on_loopback_as_run_requires() {
+        for (listen, ok) in [
+            ("127.0.0.1:9187", true),
+            ("[::1]:9187", true),
+            ("0.0.0.0:9187", false),
+        ] {
+            let res = load(
+                &Source::Text(DEMO_CONFIG.into()),
+                &env(&[("ESSBOT__HTTP__LISTEN", listen)]),
+            );
+            assert_eq!(res.is_ok(), ok, "{listen}: {res:?}");
+        }
+    }
+
+    #[test]
+    fn placeholders_are_reported_until_replaced() {
+        let text = DEMO_CONFIG
+            .replace("SW5zdHJ1Y3RldXItMQ==", PLACEHOLDER)
+            .replace("number = 1001", "number = 0");
+        let err = load(&Source::Text(text), &env(&[])).unwrap_err();
+        let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["ds.instructeur_id", "demarches[0].number"], "{err}");
+        assert!(
+            err.problems
+                .iter()
+                .all(|p| p.message.contains("placeholder"))
+        );
+    }
+
+    #[test]
+    fn an_unreadable_token_file_is_said_not_fatal() {
+        let text = DEMO_CONFIG.replace(
+            "[ds]\n",
+            "[ds]\ntoken_file = \"/nonexistent/essbot/ds-token\"\n",
+        );
+        let s = load(&Source::Text(text), &env(&[])).unwrap();
+        assert!(s.ds.token.is_none());
+        let err = s.require_token().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("/nonexistent/essbot/ds-token does not exist"),
+            "{err}"
+        );
     }
 
     #[test]

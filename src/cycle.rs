@@ -90,7 +90,18 @@ pub struct Mappings {
     pub errors: BTreeMap<i64, Vec<String>>,
     /// Démarche → why its descriptors could not be read from DS (and none were cached): not a
     /// configuration error, the next cycle tries again.
-    pub unavailable: BTreeMap<i64, String>,
+    pub unavailable: BTreeMap<i64, Unavailable>,
+}
+
+/// Why a démarche's descriptors could not be read from DS.
+#[derive(Debug, Clone)]
+pub struct Unavailable {
+    /// In French, for the cycle's report and `essbot status`.
+    pub staff: String,
+    /// In English, for the logs and the command line.
+    pub operator: String,
+    /// The token itself was refused (expired, revoked, invalid): no démarche can be read.
+    pub token_refused: bool,
 }
 
 /// Resolves every démarche's mapping, from the cached descriptors when they are fresh enough
@@ -118,7 +129,12 @@ pub async fn mappings(services: &Services, refresh: bool) -> Result<Mappings, Cy
                 Err(e) => {
                     out.unavailable.insert(
                         demarche.number,
-                        format!("cannot read the démarche's champs from DS: {e}"),
+                        Unavailable {
+                            staff: format!("champs de la démarche illisibles sur DS : {e}"),
+                            operator: e.operator_text(),
+                            token_refused: e.is_token_problem()
+                                && !matches!(e, crate::ds::ApiError::NoAccess { .. }),
+                        },
                     );
                     continue;
                 }
@@ -307,7 +323,7 @@ async fn stages(
                     .errors
                     .entry(demarche.number)
                     .or_default()
-                    .push(format!("sync: {e}"));
+                    .push(format!("synchronisation : {}", sync_staff_text(&e)));
             }
         }
     }
@@ -318,18 +334,20 @@ async fn stages(
     // 2. Mappings (descriptors re-read at each full reconciliation), then the pre-check.
     let mappings = mappings(services, full_pass).await?;
     for (demarche, problems) in &mappings.errors {
-        report
-            .errors
-            .entry(*demarche)
-            .or_default()
-            .extend(problems.iter().map(|p| format!("configuration: {p}")));
+        for p in problems {
+            warn!(demarche, problem = %p, "mapping problem: démarche synced but neither checked nor written to");
+        }
+        report.errors.entry(*demarche).or_default().push(format!(
+            "configuration : les champs configurés ne correspondent plus à la démarche ({} ; détail : essbot config check --remote)",
+            crate::rules::text::count(problems.len(), "problème", "problèmes")
+        ));
     }
     for (demarche, why) in &mappings.unavailable {
         report
             .errors
             .entry(*demarche)
             .or_default()
-            .push(why.clone());
+            .push(why.staff.clone());
     }
     let now = services.clock.now();
     let pre = precheck::run(
@@ -368,11 +386,7 @@ async fn stages(
             // The ledger's failure must not keep the pre-check's results from DS: the
             // write-back goes on without deadlines, and the cycle is partial.
             warn!(error = %e, "milestones stage failed");
-            report
-                .errors
-                .entry(0)
-                .or_default()
-                .push(format!("milestones: {e}"));
+            report.errors.entry(0).or_default().push(e.to_string());
             BTreeMap::new()
         }
     };
@@ -389,6 +403,32 @@ async fn stages(
     report.writes = wb.dossiers;
     report.outbox_pending = crate::writeback::pending_count(&services.store).await?;
     Ok(report)
+}
+
+/// A cycle's outcome (`ok`, `partial`...) as staff read it.
+pub fn outcome_fr(outcome: &str) -> &str {
+    match outcome {
+        "ok" => "réussi",
+        "partial" => "partiel",
+        "failed" => "en échec",
+        "interrupted" => "interrompu",
+        "running" => "en cours",
+        other => other,
+    }
+}
+
+/// A sync failure in the words of the cycle's report, which is already per démarche.
+fn sync_staff_text(e: &sync::SyncError) -> String {
+    match e {
+        sync::SyncError::Api { source, .. } => source.to_string(),
+        sync::SyncError::Protocol { message, .. } => {
+            format!("réponse incohérente de DS : {message}")
+        }
+        sync::SyncError::Reader { message, .. } => {
+            format!("la lecture des pages s'est interrompue : {message}")
+        }
+        sync::SyncError::Store { source, .. } => format!("base de données : {source}"),
+    }
 }
 
 /// Timestamp of the last cycle that finished, for the daemon's "run at once at start" rule.

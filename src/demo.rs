@@ -79,16 +79,25 @@ async fn render(
             .collect::<Vec<_>>()
             .join(", ")
     );
+    use crate::rules::text::count;
     let _ = writeln!(
         out,
-        "Cycle {} : {} — {} dossier(s) synchronisé(s) en {} requête(s), {} vérifié(s), {} mutation(s) envoyée(s) à DS, {} événement(s) de financement enregistré(s)",
+        "Cycle {} : {} — {} en {}, {}, {} à DS, {}",
         report.cycle,
-        report.outcome,
-        report.synced,
-        report.requests,
-        report.checked,
-        mutations,
-        report.events_appended
+        crate::cycle::outcome_fr(&report.outcome),
+        count(
+            report.synced as usize,
+            "dossier synchronisé",
+            "dossiers synchronisés"
+        ),
+        count(report.requests as usize, "requête", "requêtes"),
+        count(report.checked, "dossier vérifié", "dossiers vérifiés"),
+        count(mutations, "mutation envoyée", "mutations envoyées"),
+        count(
+            report.events_appended,
+            "événement de financement enregistré",
+            "événements de financement enregistrés"
+        )
     );
     for (demarche, errors) in &report.errors {
         for e in errors {
@@ -98,11 +107,7 @@ async fn render(
     let checks = precheck::stored_checks(&services.store)
         .await
         .context("reading the reports")?;
-    let _ = writeln!(
-        out,
-        "\nDossier  Démarche           État             Verdict          Écrit dans DS                            Points principaux"
-    );
-    let _ = writeln!(out, "{}", "-".repeat(138));
+    let mut rows = Vec::new();
     for c in &checks {
         let stored = services.store.dossier(c.dossier).await?;
         let state = stored.and_then(|d| d.state).map_or("?", |s| s.libelle());
@@ -120,24 +125,37 @@ async fn render(
             .iter()
             .find(|w| w.dossier == c.dossier)
             .map_or_else(|| "—".to_owned(), written_summary);
-        let _ = writeln!(
-            out,
-            "{:<8} {:<18} {:<16} {:<16} {:<40} {}",
-            c.dossier,
-            kind,
-            state,
-            verdict_fr(&c.verdict),
+        rows.push(vec![
+            c.dossier.to_string(),
+            kind.to_owned(),
+            state.to_owned(),
+            verdict_fr(&c.verdict).to_owned(),
             written,
-            main_points(&c.report_json)
-        );
+            main_points(&c.report_json),
+        ]);
     }
     for n in &report.unreadable {
-        let _ = writeln!(
-            out,
-            "{n:<8} {:<18} {:<16} {:<16} {:<40} dossier illisible (voir essbot status)",
-            "?", "?", "NON VÉRIFIÉ", "—"
-        );
+        rows.push(vec![
+            n.to_string(),
+            "?".into(),
+            "?".into(),
+            "NON VÉRIFIÉ".into(),
+            "—".into(),
+            "dossier illisible (voir essbot status)".into(),
+        ]);
     }
+    out.push('\n');
+    out.push_str(&milestones::text_table(
+        &[
+            "Dossier",
+            "Démarche",
+            "État",
+            "Verdict",
+            "Écrit dans DS",
+            "Points principaux",
+        ],
+        &rows,
+    ));
     let example = checks
         .iter()
         .find(|c| c.verdict == "non_conforme")
@@ -148,8 +166,15 @@ async fn render(
             "\nExemple de rapport écrit en annotation privée (dossier {}) :\n",
             c.dossier
         );
+        // Wrapped for a terminal; DS shows the annotation in its own width.
         for line in c.report_text.lines() {
-            let _ = writeln!(out, "  {line}");
+            for (i, part) in milestones::wrap(line, milestones::TABLE_WIDTH - 6)
+                .into_iter()
+                .enumerate()
+            {
+                let indent = if i == 0 { "  " } else { "      " };
+                let _ = writeln!(out, "{indent}{part}");
+            }
         }
     }
     let today = crate::ledger::paris_today(services.clock.now());
@@ -162,12 +187,7 @@ async fn render(
         "\nJalons de financement au {} — prochaine échéance de chaque projet :\n",
         milestones::format_date_fr(today)
     );
-    let _ = writeln!(
-        out,
-        "{:<16} {:<52} {:<12} Versements dus ou en retard",
-        "Projet", "Prochaine échéance", "Date"
-    );
-    let _ = writeln!(out, "{}", "-".repeat(120));
+    let mut rows = Vec::new();
     for sched in &schedules {
         let (label, date) = match milestones::next_deadline(sched, today) {
             Some((id, d)) => (id.libelle(), milestones::format_date_fr(d)),
@@ -187,19 +207,26 @@ async fn render(
                 )
             })
             .collect();
-        let _ = writeln!(
-            out,
-            "{:<16} {:<52} {:<12} {}",
+        rows.push(vec![
             milestones::project_label(sched),
-            truncate(&label, 52),
+            label,
             date,
             if due.is_empty() {
                 "—".to_owned()
             } else {
                 due.join(", ")
-            }
-        );
+            },
+        ]);
     }
+    out.push_str(&milestones::text_table(
+        &[
+            "Projet",
+            "Prochaine échéance",
+            "Date",
+            "Versements dus ou en retard",
+        ],
+        &rows,
+    ));
     if let Some(full) = schedules.iter().find(|s| s.ps_dossier.is_some()) {
         let _ = writeln!(
             out,
@@ -234,16 +261,6 @@ fn written_summary(w: &crate::writeback::DossierOutcome) -> String {
         "—".to_owned()
     } else {
         parts.join(", ")
-    }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(max - 1).collect();
-        t.push('…');
-        t
     }
 }
 

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alerts;
+pub mod build;
 pub mod cli;
 pub mod clock;
 pub mod commands;

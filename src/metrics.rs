@@ -71,6 +71,12 @@ struct StatusLabels {
     status: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    commit: &'static str,
+}
+
 /// What the health check looks at: the last cycle and the last successful one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Health {
@@ -122,6 +128,8 @@ struct Inner {
     alerts_sent: Counter,
     alerts_failed: Counter,
     milestones_overdue: Gauge,
+    last_cycle_timestamp: Gauge,
+    last_success_timestamp: Gauge,
     health: Mutex<Health>,
 }
 
@@ -162,6 +170,15 @@ impl Metrics {
         let alerts_sent = Counter::default();
         let alerts_failed = Counter::default();
         let milestones_overdue = Gauge::default();
+        let last_cycle_timestamp = Gauge::default();
+        let last_success_timestamp = Gauge::default();
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: crate::build::VERSION,
+                commit: crate::build::COMMIT,
+            })
+            .set(1);
 
         registry.register(
             "essbot_cycles",
@@ -218,6 +235,21 @@ impl Metrics {
             "Financing milestones past their due date",
             milestones_overdue.clone(),
         );
+        registry.register(
+            "essbot_build_info",
+            "The running build: version and git commit (\"unknown\" when built outside git), always 1",
+            build_info,
+        );
+        registry.register(
+            "essbot_last_cycle_timestamp_seconds",
+            "When the last cycle ended, in seconds since the Unix epoch (0: none since start)",
+            last_cycle_timestamp.clone(),
+        );
+        registry.register(
+            "essbot_last_success_timestamp_seconds",
+            "When the last successful cycle ended, in seconds since the Unix epoch (0: none known)",
+            last_success_timestamp.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -232,6 +264,8 @@ impl Metrics {
                 alerts_sent,
                 alerts_failed,
                 milestones_overdue,
+                last_cycle_timestamp,
+                last_success_timestamp,
                 health: Mutex::new(Health::default()),
             }),
         }
@@ -261,8 +295,20 @@ impl Metrics {
         let mut h = self.inner.health.lock().expect("health lock");
         h.last_cycle_at = Some(at);
         h.last_outcome = Some(outcome);
+        self.inner.last_cycle_timestamp.set(at.timestamp());
         if outcome == CycleOutcome::Succeeded {
             h.last_success_at = Some(at);
+            self.inner.last_success_timestamp.set(at.timestamp());
+        }
+    }
+
+    /// Seeds the last successful cycle from the store at start, so that the timestamp metric
+    /// and the staleness check survive a restart.
+    pub fn set_last_success(&self, at: DateTime<Utc>) {
+        let mut h = self.inner.health.lock().expect("health lock");
+        if h.last_success_at.is_none_or(|t| t < at) {
+            h.last_success_at = Some(at);
+            self.inner.last_success_timestamp.set(at.timestamp());
         }
     }
 

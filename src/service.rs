@@ -50,8 +50,19 @@ pub async fn start(
     let mappings = cycle::mappings(&services, true)
         .await
         .context("resolving the démarches' champs")?;
+    // A token DS refuses cannot serve any démarche: say it once and stop (exit 2: systemd does
+    // not restart, RestartPreventExitStatus=2), rather than start a daemon that can do nothing.
+    if mappings.resolved.is_empty()
+        && let Some(refused) = mappings.unavailable.values().find(|u| u.token_refused)
+    {
+        return Err(ConfigError::one("ds.token", refused.operator.clone()).into());
+    }
     for (demarche, why) in &mappings.unavailable {
-        warn!(demarche, problem = %why, "DS unreachable at start: the cycle will retry");
+        warn!(
+            demarche,
+            problem = %why.operator,
+            "cannot read the démarche's champs from DS at start: the next cycle tries again"
+        );
     }
     for (demarche, list) in &mappings.errors {
         for p in list {
@@ -72,10 +83,8 @@ pub async fn start(
             .errors
             .iter()
             .flat_map(|(demarche, list)| {
-                list.iter().map(move |p| Problem {
-                    path: format!("démarche {demarche}"),
-                    message: p.clone(),
-                })
+                list.iter()
+                    .map(move |p| Problem::new(format!("démarche {demarche}"), p.clone()))
             })
             .collect();
         if !problems.is_empty() {
@@ -83,6 +92,66 @@ pub async fn start(
         }
     }
     Ok((services, lock))
+}
+
+/// SIGHUP: reads the configuration again and, when it is valid, uses it from the next cycle
+/// on (démarches and their mappings, rules, milestones, alerts, the DS settings and token). A
+/// configuration with problems is logged and ignored: the daemon goes on with the one it has.
+/// What is bound at start (the database, the schedule, the HTTP listener, the shutdown
+/// deadline) is kept, and a change to it is said to need a restart.
+pub fn reload_on_sighup(
+    current: &std::sync::Mutex<Services>,
+    reload: &Reload,
+    clock: &Arc<dyn Clock>,
+) {
+    info!("SIGHUP: reloading the configuration");
+    let new = match reload() {
+        Ok(s) => s,
+        Err(e) => {
+            error!(problems = %e, "configuration not reloaded: it has problems; essbot goes on with the one it runs");
+            return;
+        }
+    };
+    if let Err(e) = new.require_token() {
+        error!(problem = %e, "configuration not reloaded: essbot goes on with the one it runs");
+        return;
+    }
+    let mut guard = current.lock().expect("services lock");
+    let old = guard.settings.clone();
+    for (key, changed) in [
+        ("database.url", old.database.url != new.database.url),
+        (
+            "schedule",
+            old.schedule.cron_expr != new.schedule.cron_expr
+                || old.schedule.timezone != new.schedule.timezone,
+        ),
+        ("http.listen", old.http.listen != new.http.listen),
+        (
+            "daemon.shutdown_deadline_secs",
+            old.daemon.shutdown_deadline != new.daemon.shutdown_deadline,
+        ),
+    ] {
+        if changed {
+            warn!(
+                key,
+                "this setting changed: it takes effect at the next restart (systemctl restart essbot)"
+            );
+        }
+    }
+    let mut kept = new;
+    kept.database = old.database.clone();
+    kept.schedule = old.schedule.clone();
+    kept.http = old.http.clone();
+    kept.daemon = old.daemon.clone();
+    match Services::with_store(kept, guard.store.clone(), clock.clone()) {
+        Ok(services) => {
+            *guard = services;
+            info!("configuration reloaded: it applies from the next cycle");
+        }
+        Err(e) => {
+            error!(error = %e, "configuration not reloaded: essbot goes on with the one it runs");
+        }
+    }
 }
 
 /// Maps a cycle's result to the daemon's outcome and feeds the metrics; `before` and `after`
@@ -128,18 +197,53 @@ pub fn record(
     }
 }
 
-/// Runs the daemon until SIGTERM/SIGINT.
+/// Reads the configuration again, for SIGHUP: the same file and the environment the daemon
+/// started with.
+pub type Reload = Box<dyn Fn() -> Result<Settings, ConfigError> + Send + Sync>;
+
+/// Runs the daemon until SIGTERM/SIGINT. SIGHUP reloads the configuration with `reload`
+/// (see [`reload_on_sighup`]).
 ///
 /// # Errors
 /// A start-up failure; once started, cycle failures are logged and recorded, not returned.
-pub async fn run_daemon(settings: Settings) -> Result<(), StartError> {
+pub async fn run_daemon(settings: Settings, reload: Reload) -> Result<(), StartError> {
     let cancel = CancellationToken::new();
     daemon::cancel_on_signals(cancel.clone()).context("watching signals")?;
+    // Installed before anything slow: from here on SIGHUP never kills the daemon.
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("watching SIGHUP")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let loop_settings = LoopSettings::from_settings(&settings);
     let listen = settings.http.listen;
     let (services, _lock) = start(settings, clock.clone()).await?;
     let metrics = Metrics::new();
+    if let Ok(cycles) = services.store.recent_cycles(50).await
+        && let Some(at) = cycles
+            .iter()
+            .find(|c| c.outcome == crate::store::CycleOutcome::Ok)
+            .and_then(|c| c.finished_at)
+    {
+        metrics.set_last_success(at);
+    }
+    let current = Arc::new(std::sync::Mutex::new(services.clone()));
+    let reloader = {
+        let current = current.clone();
+        let clock = clock.clone();
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    got = hangups.recv() => {
+                        if got.is_none() {
+                            break;
+                        }
+                        reload_on_sighup(&current, &reload, &clock);
+                    }
+                }
+            }
+        })
+    };
 
     let http_stop = CancellationToken::new();
     let http = match listen {
@@ -176,7 +280,8 @@ pub async fn run_daemon(settings: Settings) -> Result<(), StartError> {
         last,
         cancel,
         |ctx| {
-            let services = services.clone();
+            // The configuration as last (re)loaded: a SIGHUP takes effect at the next cycle.
+            let services = current.lock().expect("services lock").clone();
             let metrics = metrics.clone();
             async move {
                 let before = services.client.stats();
@@ -190,6 +295,7 @@ pub async fn run_daemon(settings: Settings) -> Result<(), StartError> {
     if let Some(task) = http {
         let _ = task.await;
     }
+    reloader.abort();
     services.store.close().await;
     match exit {
         LoopExit::Stopped { cycles } => info!(cycles, "essbot stopped"),

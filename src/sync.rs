@@ -89,6 +89,18 @@ pub enum SyncError {
 }
 
 impl SyncError {
+    /// The failure in English, for the logs (`Display` is the French staff read).
+    pub fn operator_text(&self) -> String {
+        match self {
+            Self::Api { source, .. } => source.operator_text(),
+            Self::Protocol { message, .. } => {
+                format!("DS answered what its protocol does not allow: {message}")
+            }
+            Self::Reader { message, .. } => format!("the page reader stopped: {message}"),
+            Self::Store { source, .. } => source.to_string(),
+        }
+    }
+
     /// The démarche whose sync stopped.
     pub fn demarche(&self) -> i64 {
         match self {
@@ -189,7 +201,7 @@ pub async fn sync_demarche(
     async move {
         let result = run(client, store, number, clock, full_every).await;
         if let Err(e) = &result {
-            warn!(error = %e, "sync stopped");
+            warn!(error = %e.operator_text(), "sync stopped");
             let message = match e {
                 SyncError::Api { source, .. } => source.to_string(),
                 other => other.to_string(),

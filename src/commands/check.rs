@@ -77,11 +77,12 @@ pub enum CommandError {
 }
 
 impl CommandError {
-    /// The exit code interface.md asks for: 2 for a configuration problem (no token, a mapping
-    /// that does not match DS, a dossier outside the configured démarches, a bad reference
-    /// table), 1 for a runtime failure.
+    /// The exit code interface.md asks for: 2 for a configuration problem (no token or one DS
+    /// refuses, a mapping that does not match DS, a dossier outside the configured démarches, a
+    /// bad reference table), 1 for a runtime failure.
     pub fn exit_code(&self) -> u8 {
         match self {
+            Self::Api(e) if e.is_token_problem() => 2,
             Self::Api(ApiError::NoToken | ApiError::InvalidToken | ApiError::Client(_))
             | Self::NotWatched { .. }
             | Self::UnknownDemarche { .. }
@@ -494,6 +495,12 @@ mod tests {
             .exit_code(),
             2
         );
-        assert_eq!(CommandError::Api(ApiError::TokenExpired).exit_code(), 1);
+        // A token DS refuses is the configuration's problem too (an administrator must act),
+        // whichever command meets it; DS being down is not.
+        assert_eq!(CommandError::Api(ApiError::TokenExpired).exit_code(), 2);
+        assert_eq!(
+            CommandError::Api(ApiError::Timeout { attempts: 3 }).exit_code(),
+            1
+        );
     }
 }

@@ -37,7 +37,7 @@ pub struct MilestonesArgs {
 pub enum MilestonesCommand {
     /// Records an event that lives outside DS (a payment, a contract, a correction...), with
     /// its author and reason; nothing is overwritten, a correction is a new event.
-    /// Boxed: the options of `record` would make every enum holding this one large.
+    // Boxed: the options of `record` would make every enum holding this one large.
     Record(Box<RecordArgs>),
 }
 
@@ -69,40 +69,40 @@ pub enum PaymentsFormat {
     Json,
 }
 
-/// What `essbot milestones record` can record.
+/// What `essbot milestones record` can record (the names are the French ones staff use).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RecordKind {
-    /// Dépôt de la lettre d'intention (D0).
+    /// The lettre d'intention was filed (D0).
     LiDeposee,
-    /// Lettre d'intention acceptée.
+    /// The lettre d'intention was accepted.
     LiAcceptee,
-    /// Lettre d'intention refusée (--motivation).
+    /// The lettre d'intention was refused (--motivation).
     LiRefusee,
-    /// Signature du contrat de crédit d'amorçage.
+    /// The contrat de crédit d'amorçage was signed.
     ContratAmorcage,
-    /// Dépôt du projet de santé (R), optionally --ps-dossier.
+    /// The projet de santé was filed (R); --ps-dossier names its dossier.
     PsDepose,
-    /// Validation explicite du projet de santé.
+    /// The projet de santé was explicitly validated.
     PsValide,
-    /// Refus du projet de santé (--motivation, obligatoire).
+    /// The projet de santé was refused (--motivation, required).
     PsRefuse,
-    /// Numéro FINESS attribué (--finess).
+    /// A FINESS number was issued (--finess).
     Finess,
-    /// Signature du contrat de dotation annuelle.
+    /// The contrat de dotation annuelle was signed.
     ContratDotation,
-    /// Déploiement de la mission socle (--scope, première activité par défaut).
+    /// The mission socle was deployed (--scope; the first activity by default).
     MissionSocle,
-    /// Réception des justificatifs d'une année du contrat (--year).
+    /// The justificatifs of a contract year were received (--year).
     Justificatifs,
-    /// Nombre de médecins adhérents à compter de la date (--members).
+    /// The number of member doctors from --date on (--members).
     Adherents,
-    /// Association porteuse enregistrée (--rna et/ou --siret).
+    /// The carrying association is on file (--rna and/or --siret).
     Association,
-    /// Versement effectué (--milestone AMO-1|AMO-2|DOT-k, --amount).
+    /// A payment was made (--milestone AMO-1|AMO-2|DOT-k, --amount).
     Versement,
-    /// Objectif atteint (--milestone ADH-30|ADH-50|GOUV-5).
+    /// A target was met (--milestone ADH-30|ADH-50|GOUV-5).
     ObjectifAtteint,
-    /// Retire un événement enregistré par erreur (--of KIND, et ce qui désigne l'événement).
+    /// Withdraws an event recorded by mistake (--of KIND, and what names the event).
     Retrait,
 }
 
@@ -121,16 +121,18 @@ pub struct RecordArgs {
     /// What happened.
     #[arg(value_enum)]
     pub kind: RecordKind,
-    /// When it happened (YYYY-MM-DD, a Europe/Paris date).
-    #[arg(long)]
+    /// When it happened, a Europe/Paris date: 01/12/2026 or 2026-12-01.
+    #[arg(long, value_parser = parse_date)]
     pub date: NaiveDate,
     /// Why it is recorded by hand (mandatory: it is kept in the audit trail).
     #[arg(long)]
     pub reason: String,
     /// Who records it (default: $USER).
-    #[arg(long, env = "USER")]
+    #[arg(long, env = "USER", hide_env_values = true)]
     pub author: Option<String>,
-    /// Amount of a payment in euros ("40000", "40 000,00").
+    /// Amount of a payment in euros ("40000", "40 000,00"): what has been paid for the
+    /// milestone so far. A later record for the same milestone replaces this one, so after a
+    /// second instalment record the total.
     #[arg(long)]
     pub amount: Option<String>,
     /// The milestone of a payment or a target (AMO-1, AMO-2, DOT-k, ADH-30, ADH-50, GOUV-5).
@@ -183,6 +185,9 @@ pub enum MilestonesError {
     NoAuthor,
     #[error("« retrait » doit désigner un autre type d'événement avec --of")]
     NotRetractable,
+    /// A date or an amount that cannot be right (a payment in the future, more than is due).
+    #[error("{0}")]
+    Implausible(String),
 }
 
 impl MilestonesError {
@@ -191,9 +196,11 @@ impl MilestonesError {
         match self {
             Self::Ledger(LedgerError::Invalid(_) | LedgerError::UnknownProject(_)) => true,
             Self::Ledger(_) | Self::Store(_) => false,
-            Self::Missing { .. } | Self::BadAmount(_) | Self::NoAuthor | Self::NotRetractable => {
-                true
-            }
+            Self::Missing { .. }
+            | Self::BadAmount(_)
+            | Self::NoAuthor
+            | Self::NotRetractable
+            | Self::Implausible(_) => true,
         }
     }
 }
@@ -292,6 +299,8 @@ pub async fn record(
         .to_owned();
     let kind = event_kind(args)?;
     let now = clock.now();
+    let today = paris_today(now);
+    check_date(&kind, args.date, today)?;
     let event = Event {
         project: args.project,
         kind,
@@ -303,17 +312,27 @@ pub async fn record(
     };
     let store = Store::connect(&settings.database).await?;
     let result = async {
+        // A payment is checked against what the schedule says is due before it is recorded.
+        if let EventKind::PaymentRecorded {
+            milestone,
+            amount_cents,
+        } = &event.kind
+        {
+            let events = ledger::events::of_project(&store, args.project).await?;
+            let before = milestones::derive(&events, today, &settings.milestones);
+            if let Err(why) =
+                milestones::check_payment(&before, *milestone, *amount_cents, &settings.milestones)
+            {
+                return Ok(Err(MilestonesError::Implausible(why)));
+            }
+        }
         ledger::record(&store, settings, event.clone()).await?;
         let events = ledger::events::of_project(&store, args.project).await?;
-        Ok::<_, LedgerError>(milestones::derive(
-            &events,
-            paris_today(now),
-            &settings.milestones,
-        ))
+        Ok::<_, LedgerError>(Ok(milestones::derive(&events, today, &settings.milestones)))
     }
     .await;
     store.close().await;
-    let schedule = result?;
+    let schedule = result??;
     let mut out = format!(
         "Événement enregistré pour le projet {} : {} (date d'effet {}, par {}, motif : {}).\n",
         milestones::project_label(&schedule),
@@ -322,6 +341,19 @@ pub async fn record(
         event.author,
         event.reason.as_deref().unwrap_or_default()
     );
+    if let EventKind::PaymentRecorded { milestone, .. } = &event.kind
+        && let Some(m) = schedule.milestone(*milestone)
+    {
+        out.push_str(&format!(
+            "État du jalon {milestone} : {}{}.\n",
+            m.state.libelle(),
+            if m.state.is_open() {
+                " (versement partiel : voir essbot payments)"
+            } else {
+                ""
+            }
+        ));
+    }
     match milestones::next_deadline(&schedule, schedule.today) {
         Some((id, due)) => out.push_str(&format!(
             "Prochaine échéance : {id} ({}) le {}.\n",
@@ -523,8 +555,79 @@ fn describe(kind: &EventKind) -> String {
             amount_cents,
         } => format!("versement {milestone} de {}", format_eur(*amount_cents)),
         EventKind::TargetMet { milestone } => format!("objectif {milestone} atteint"),
-        EventKind::Retracted { slot } => format!("retrait de {slot:?}"),
+        EventKind::Retracted { slot } => format!("retrait de l'événement « {} »", slot_fr(slot)),
     }
+}
+
+/// What a retraction empties, as staff name it.
+fn slot_fr(slot: &EventSlot) -> String {
+    match slot {
+        EventSlot::LiFiled => "dépôt de la lettre d'intention".into(),
+        EventSlot::LiDecision => "décision sur la lettre d'intention".into(),
+        EventSlot::AmorcageContract => "signature du contrat de crédit d'amorçage".into(),
+        EventSlot::PsFiled => "dépôt du projet de santé".into(),
+        EventSlot::PsDecision => "décision sur le projet de santé".into(),
+        EventSlot::Finess => "numéro FINESS".into(),
+        EventSlot::DotationContract => "signature du contrat de dotation annuelle".into(),
+        EventSlot::MissionSocle {
+            scope: SocleScope::PremiereActivite,
+        } => "déploiement de la première activité de la mission socle".into(),
+        EventSlot::MissionSocle {
+            scope: SocleScope::DeuxActivites,
+        } => "déploiement de la mission socle (deux activités)".into(),
+        EventSlot::Justificatifs { year } => format!("justificatifs de l'année {year}"),
+        EventSlot::Membership { from } => {
+            format!("nombre d'adhérents au {}", format_date_fr(*from))
+        }
+        EventSlot::Association => "association porteuse".into(),
+        EventSlot::Payment { milestone } => format!("versement {milestone}"),
+        EventSlot::Target { milestone } => format!("objectif {milestone}"),
+    }
+}
+
+/// A date as staff type it: `01/12/2026` (French) or `2026-12-01` (ISO 8601).
+///
+/// # Errors
+/// Anything else (clap prints the message after its own English words).
+pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    let t = text.trim();
+    NaiveDate::parse_from_str(t, "%d/%m/%Y")
+        .or_else(|_| NaiveDate::parse_from_str(t, "%Y-%m-%d"))
+        .map_err(|_| "expected a date as 01/12/2026 or 2026-12-01".to_owned())
+}
+
+/// The earliest date a record may carry: the ESS scheme is younger.
+const EARLIEST: NaiveDate = match NaiveDate::from_ymd_opt(2020, 1, 1) {
+    Some(d) => d,
+    None => panic!("valid date"),
+};
+
+/// Refuses a date that cannot be right for `kind`: a payment after today (it is recorded once
+/// made), any event more than a year ahead (a planned date is at most that far) or before
+/// 2020.
+fn check_date(kind: &EventKind, date: NaiveDate, today: NaiveDate) -> Result<(), MilestonesError> {
+    let bad = |why: String| Err(MilestonesError::Implausible(why));
+    if date < EARLIEST {
+        return bad(format!(
+            "date refusée : le {} est antérieur à la création des ESS",
+            format_date_fr(date)
+        ));
+    }
+    if matches!(kind, EventKind::PaymentRecorded { .. }) && date > today {
+        return bad(format!(
+            "date refusée : un versement s'enregistre une fois fait, et le {} est dans le futur (nous sommes le {})",
+            format_date_fr(date),
+            format_date_fr(today)
+        ));
+    }
+    if date > today + chrono::Days::new(366) {
+        return bad(format!(
+            "date refusée : le {} est à plus d'un an d'aujourd'hui ({})",
+            format_date_fr(date),
+            format_date_fr(today)
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -541,6 +644,44 @@ mod tests {
         for bad in ["", "quarante", "1,234", "12.3.4", "€"] {
             assert!(parse_amount(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn dates_are_read_in_french_or_iso() {
+        let d = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        assert_eq!(parse_date("01/12/2026"), Ok(d));
+        assert_eq!(parse_date("1/12/2026"), Ok(d));
+        assert_eq!(parse_date("2026-12-01"), Ok(d));
+        for bad in ["12/01", "2026/12/01", "31/02/2026", "demain"] {
+            assert!(parse_date(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn implausible_dates_are_refused() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let pay = EventKind::PaymentRecorded {
+            milestone: MilestoneId::Amo1,
+            amount_cents: 100,
+        };
+        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert!(check_date(&pay, today, today).is_ok());
+        let err = check_date(&pay, date(2026, 11, 26), today).unwrap_err();
+        assert!(err.to_string().contains("dans le futur"), "{err}");
+        // A planned contract date is fine; one in 2030 is a typo.
+        assert!(check_date(&EventKind::DotationContractSigned, date(2027, 1, 15), today).is_ok());
+        assert!(check_date(&EventKind::DotationContractSigned, date(2030, 1, 15), today).is_err());
+        assert!(check_date(&EventKind::LiFiled, date(1926, 1, 15), today).is_err());
+    }
+
+    #[test]
+    fn a_retraction_is_confirmed_in_words() {
+        let text = describe(&EventKind::Retracted {
+            slot: EventSlot::Payment {
+                milestone: MilestoneId::Amo1,
+            },
+        });
+        assert_eq!(text, "retrait de l'événement « versement AMO-1 »");
     }
 
     #[test]
@@ -563,7 +704,7 @@ mod tests {
             "1",
             "versement",
             "--date",
-            "2026-04-20",
+            "20/04/2026",
             "--milestone",
             "AMO-1",
             "--amount",

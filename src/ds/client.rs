@@ -807,6 +807,40 @@ impl DsClient {
         Ok(convert::descriptors(typed, &data))
     }
 
+    /// The démarche's groupes instructeurs and who is in each.
+    ///
+    /// # Errors
+    /// Any [`ApiError`].
+    pub async fn groupes_instructeurs(
+        &self,
+        demarche: i64,
+    ) -> Result<Vec<model::GroupeMembers>, ApiError> {
+        use ops::get_demarche_instructeurs as q;
+        const OP: &str = "GetDemarcheInstructeurs";
+        let body = ops::GetDemarcheInstructeurs::build_query(q::Variables { demarche });
+        let subject = Subject::Demarche(demarche);
+        let data = self
+            .execute(OP, &body, &subject, Repeat::Safe)
+            .await?
+            .into_data(&subject, self)?;
+        let typed = self.typed::<q::ResponseData>(OP, &data)?;
+        Ok(typed
+            .demarche
+            .groupe_instructeurs
+            .into_iter()
+            .map(|g| model::GroupeMembers {
+                number: g.number,
+                label: g.label,
+                closed: g.closed,
+                instructeurs: g
+                    .instructeurs
+                    .into_iter()
+                    .map(|i| (i.id, i.email))
+                    .collect(),
+            })
+            .collect())
+    }
+
     /// Writes several private annotations of one dossier in one call, as the configured
     /// instructeur. An empty list sends nothing.
     ///
@@ -1015,7 +1049,7 @@ impl DsClient {
         })
         .notify(|err, delay| {
             self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "DS call failed, retrying");
+            tracing::warn!(error = %err.operator_text(), retry_in_ms = delay.as_millis() as u64, "DS call failed, retrying");
         })
         .instrument(span)
         .await;

@@ -51,7 +51,38 @@ fn essais(n: &u32) -> String {
     }
 }
 
-/// A failed DS call. `Display` is the French description shown to staff.
+/// The transport error `detail` (reqwest's and the OS's English) as the few French words staff
+/// need; the detail itself goes to the logs, through [`ApiError::operator_text`].
+fn cause_fr(detail: &str) -> &'static str {
+    let d = detail.to_ascii_lowercase();
+    if d.contains("connection refused") {
+        "connexion refusée"
+    } else if d.contains("dns") || d.contains("lookup") || d.contains("name or service") {
+        "nom de serveur introuvable"
+    } else if d.contains("certificate") || d.contains("tls") || d.contains("handshake") {
+        "échec de la connexion sécurisée"
+    } else if d.contains("unreachable") || d.contains("no route") {
+        "réseau inaccessible"
+    } else if d.contains("reset") {
+        "connexion réinitialisée"
+    } else if d.contains("closed") || d.contains("incomplete") || d.contains("eof") {
+        "connexion fermée avant la fin de la réponse"
+    } else {
+        "erreur réseau"
+    }
+}
+
+/// "1 attempt" / "4 attempts".
+fn attempts_en(n: u32) -> String {
+    if n <= 1 {
+        format!("{n} attempt")
+    } else {
+        format!("{n} attempts")
+    }
+}
+
+/// A failed DS call. `Display` is the French description shown to staff;
+/// [`ApiError::operator_text`] is the English one for logs and the command line.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// No token source is configured: nothing can be asked of DS.
@@ -114,7 +145,7 @@ pub enum ApiError {
         attempts: u32,
     },
     /// DS could not be reached (DNS, refused connection, TLS).
-    #[error("DS injoignable ({detail}) après {}", essais(.attempts))]
+    #[error("DS injoignable ({}) après {}", cause_fr(.detail), essais(.attempts))]
     Connect {
         /// The transport error, without the token (it only travels in a header).
         detail: String,
@@ -124,7 +155,7 @@ pub enum ApiError {
     /// The connection closed after the request was sent and before a full answer came
     /// back: DS may or may not have executed it, so only calls that are safe to repeat
     /// (queries, annotation writes) are retried.
-    #[error("échange avec DS interrompu ({operation} : {detail}) après {}", essais(.attempts))]
+    #[error("échange avec DS interrompu ({operation} : {}) après {}", cause_fr(.detail), essais(.attempts))]
     Interrupted {
         /// The operation sent.
         operation: &'static str,
@@ -202,6 +233,56 @@ impl ApiError {
         )
     }
 
+    /// The English description for operators (logs, the command line's errors), with what to
+    /// do when it is the token's fault. Never holds the token.
+    pub fn operator_text(&self) -> String {
+        let subject_en = |s: &Subject| match s {
+            Subject::Demarche(n) => format!("démarche {n}"),
+            Subject::Dossier(n) => format!("dossier {n}"),
+            Subject::DossierId(id) => format!("dossier {id}"),
+        };
+        match self {
+            Self::NoToken => "no DS token configured (ESSBOT_DS_TOKEN, ds.token_file or $CREDENTIALS_DIRECTORY/ds-token)".into(),
+            Self::InvalidToken => "the DS token cannot be used: it holds characters an HTTP header cannot carry (a stray line break?)".into(),
+            Self::Client(e) => format!("cannot build the DS client: {e}"),
+            Self::TokenExpired => "the DS token has expired (HTTP 401): issue a new one in DS and install it (/etc/essbot/ds-token, then restart essbot)".into(),
+            Self::Forbidden { message } => format!(
+                "DS refused the token (HTTP 403: {message}): unknown or revoked token, or a request from outside its allowed networks"
+            ),
+            Self::NoAccess { subject } => format!("the DS token gives no access to {}", subject_en(subject)),
+            Self::NotFound { subject } => format!("{} not found on DS", subject_en(subject)),
+            Self::RateLimited { reset, attempts } => format!(
+                "DS rate limit reached (window ends {}) after {}",
+                reset.format("%H:%M:%S UTC"),
+                attempts_en(*attempts)
+            ),
+            Self::Unavailable { status, attempts } => {
+                format!("DS unavailable (HTTP {status}) after {}", attempts_en(*attempts))
+            }
+            Self::Timeout { attempts } => {
+                format!("DS did not answer in time after {}", attempts_en(*attempts))
+            }
+            Self::Connect { detail, attempts } => {
+                format!("DS unreachable ({detail}) after {}", attempts_en(*attempts))
+            }
+            Self::Interrupted { operation, detail, attempts } => format!(
+                "exchange with DS cut off ({operation}: {detail}) after {}",
+                attempts_en(*attempts)
+            ),
+            Self::Http { status, message } => {
+                format!("DS refused the request (HTTP {status}): {message}")
+            }
+            Self::GraphQl { operation, code, message } => format!(
+                "DS error on {operation}{}: {message}",
+                code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
+            ),
+            Self::Decode { operation, detail } => {
+                format!("unreadable answer from DS ({operation}): {detail}")
+            }
+            Self::InvalidInput(e) => format!("value refused before sending it to DS: {e}"),
+        }
+    }
+
     /// Records how many attempts a retried call made, for the final error's description.
     pub(crate) fn with_attempts(mut self, n: u32) -> Self {
         match &mut self {
@@ -258,6 +339,28 @@ mod tests {
             }
             .to_string(),
             "réponse illisible de DS (GetDossier) : EOF"
+        );
+    }
+
+    #[test]
+    fn transport_causes_are_said_in_french_and_detailed_in_english_for_operators() {
+        let e = ApiError::Connect {
+            detail: "error sending request for url (http://127.0.0.1:9/): client error (Connect): tcp connect error: Connection refused (os error 111)".into(),
+            attempts: 3,
+        };
+        assert_eq!(
+            e.to_string(),
+            "DS injoignable (connexion refusée) après 3 essais"
+        );
+        assert!(
+            e.operator_text()
+                .starts_with("DS unreachable (error sending request")
+        );
+        assert!(e.operator_text().ends_with("after 3 attempts"));
+        assert!(
+            ApiError::TokenExpired
+                .operator_text()
+                .starts_with("the DS token has expired (HTTP 401)")
         );
     }
 

@@ -309,3 +309,13 @@ pub struct DeletedDossier {
     pub reason: String,
     pub date_suppression: Timestamp,
 }
+
+/// A groupe instructeur of a démarche and the instructeurs in it (`config check --remote`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupeMembers {
+    pub number: i64,
+    pub label: String,
+    pub closed: bool,
+    /// The instructeurs' profile ids and e-mail addresses.
+    pub instructeurs: Vec<(String, String)>,
+}

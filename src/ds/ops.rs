@@ -126,3 +126,13 @@ pub struct DossierSupprimerLabel;
     variables_derives = "Debug, Clone"
 )]
 pub struct DossierEnvoyerMessage;
+
+/// The groupes instructeurs of a démarche and their instructeurs.
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "graphql/schema.graphql",
+    query_path = "graphql/get_demarche_instructeurs.graphql",
+    response_derives = "Debug, Clone",
+    variables_derives = "Debug, Clone"
+)]
+pub struct GetDemarcheInstructeurs;

@@ -164,13 +164,16 @@ fn when(kind: AlertKind, m: &Milestone, today: NaiveDate) -> String {
     match kind {
         AlertKind::Upcoming { .. } => {
             let left = m.due.map_or(0, |d| days_between(today, d));
-            format!("échéance le {due}, dans {left} jour(s)")
+            format!("échéance le {due}, dans {}", super::derive::jours(left))
         }
         AlertKind::Due if m.due == Some(today) => format!("échéance aujourd'hui, {due}"),
         AlertKind::Due => format!("exigible depuis le {due}"),
         AlertKind::Overdue { .. } => {
             let late = m.due.map_or(0, |d| days_between(d, today));
-            format!("échéance du {due} dépassée de {late} jour(s)")
+            format!(
+                "échéance du {due} dépassée de {}",
+                super::derive::jours(late)
+            )
         }
         AlertKind::Done => format!("réalisé le {}", m.done_on.map(fr).unwrap_or_default()),
     }
@@ -330,7 +333,7 @@ mod tests {
             a.body
         );
         assert!(
-            a.body.contains("échéance le 15/04/2026, dans 7 jour(s)"),
+            a.body.contains("échéance le 15/04/2026, dans 7 jours"),
             "{}",
             a.body
         );

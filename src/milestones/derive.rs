@@ -188,6 +188,55 @@ impl ProjectSchedule {
     }
 }
 
+/// "1 jour", "12 jours" (a negative count reads as 0).
+pub(crate) fn jours(n: i64) -> String {
+    crate::rules::text::count(usize::try_from(n).unwrap_or(0), "jour", "jours")
+}
+
+/// How far a recorded payment may fall short of (or exceed) the amount computed and still be
+/// that amount (roundings, bank fees): 1 € or 0.1 %, whichever is larger.
+pub fn payment_tolerance(due_cents: i64) -> i64 {
+    (due_cents / 1000).max(100)
+}
+
+/// Why a payment about to be recorded cannot be right: more than what is due for its milestone
+/// (or than the most it can be when the amount is not computed). `schedule` is the project's
+/// schedule before the payment. The reason is in French, for the staff who type it.
+pub fn check_payment(
+    schedule: &ProjectSchedule,
+    id: MilestoneId,
+    amount_cents: i64,
+    cfg: &MilestonesConfig,
+) -> Result<(), String> {
+    let ctx = Ctx {
+        f: &Facts::default(),
+        today: schedule.today,
+        cfg,
+        warnings: Vec::new(),
+    };
+    let computed = schedule
+        .payments
+        .iter()
+        .find(|p| p.milestone == id && p.kind == PaymentKind::Versement)
+        .and_then(|p| p.amount_cents);
+    let limit = computed.unwrap_or_else(|| ctx.payment_ceiling(id));
+    if amount_cents <= limit + payment_tolerance(limit) {
+        return Ok(());
+    }
+    Err(match computed {
+        Some(due) => format!(
+            "montant refusé : {} dépasse le montant dû pour {id} ({})",
+            format_eur(amount_cents),
+            format_eur(due)
+        ),
+        None => format!(
+            "montant refusé : {} dépasse le montant maximal d'un versement {id} ({})",
+            format_eur(amount_cents),
+            format_eur(limit)
+        ),
+    })
+}
+
 /// The next deadline to write into the "Prochaine échéance" annotation: the earliest due date
 /// among the milestones still open. An overdue milestone stays the next deadline until it is
 /// done, since it is what staff must act on first; payments that may not be proposed are left
@@ -309,7 +358,12 @@ impl Facts {
         }
         if foreign > 0 {
             facts.warnings.push(format!(
-                "{foreign} événement(s) d'un autre projet ignoré(s) pour le projet n° {}",
+                "{} pour le projet n° {}",
+                crate::rules::text::count(
+                    foreign,
+                    "événement d'un autre projet ignoré",
+                    "événements d'un autre projet ignorés"
+                ),
                 facts.project
             ));
         }
@@ -568,7 +622,37 @@ impl Ctx<'_> {
             blocker: None,
             note,
         };
-        if let Some((on, cents)) = paid {
+        let partial = paid.and_then(|(on, cents)| {
+            amount
+                .filter(|due| cents < *due - payment_tolerance(*due))
+                .map(|due| (on, cents, due))
+        });
+        if let (Some((on, cents, due)), None) = (partial, &stop) {
+            // Less than what is due was paid: still open, with what remains.
+            m.note = join(
+                &m.note,
+                &format!(
+                    "versement partiel le {} : {} sur {} (reste à verser {})",
+                    fr(on),
+                    format_eur(cents),
+                    format_eur(due),
+                    format_eur(due - cents)
+                ),
+            );
+            if let Some(trigger) = trigger {
+                let late_from = trigger
+                    .checked_add_days(Days::new(u64::from(self.cfg.payment_grace_days) + 1))
+                    .unwrap_or(NaiveDate::MAX);
+                if self.today < late_from {
+                    m.state = State::Du;
+                } else {
+                    m.state = State::EnRetard;
+                    m.overdue_since = Some(late_from);
+                }
+            } else {
+                m.state = State::Du;
+            }
+        } else if let Some((on, cents)) = paid {
             m.state = State::Fait;
             m.done_on = Some(on);
             m.amount_cents = Some(cents);
@@ -619,6 +703,16 @@ impl Ctx<'_> {
             explanation,
         };
         (m, p)
+    }
+
+    /// The most a payment of `id` can be when its amount is not computed: half the crédit
+    /// d'amorçage, or the largest dotation.
+    fn payment_ceiling(&self, id: MilestoneId) -> i64 {
+        match id {
+            MilestoneId::Amo1 => self.amorcage_halves().0,
+            MilestoneId::Amo2 => self.amorcage_halves().1,
+            _ => i64::from(self.cfg.dotation_max_eur) * 100,
+        }
     }
 
     fn amorcage_halves(&self) -> (i64, i64) {
@@ -681,9 +775,9 @@ impl Ctx<'_> {
             let late = days_between(due, r);
             note = if late > 0 {
                 format!(
-                    "projet de santé déposé le {}, avec {late} jour(s) de retard sur \
-                     l'échéance du {}",
+                    "projet de santé déposé le {}, avec {} de retard sur l'échéance du {}",
                     fr(r),
+                    jours(late),
                     fr(due)
                 )
             } else {

@@ -153,7 +153,7 @@ fn a_late_ps_is_done_and_says_how_late() {
     let m = s.milestone(PsDue).expect("listed");
     assert_eq!(m.state, Fait);
     assert_eq!(m.done_on, Some(d(2026, 7, 22)));
-    assert!(m.note.contains("10 jour(s) de retard"), "{}", m.note);
+    assert!(m.note.contains("10 jours de retard"), "{}", m.note);
     assert_eq!(s.ps_dossier, Some(5678));
 }
 
@@ -788,4 +788,58 @@ fn next_deadline_is_the_earliest_open_date() {
         next_deadline(&paid.on(d(2026, 4, 21)), d(2026, 4, 21)),
         Some((PsDue, d(2026, 7, 12)))
     );
+}
+
+#[test]
+fn a_partial_payment_leaves_the_milestone_open_and_says_what_remains() {
+    let t = Timeline::standard().add(EventKind::AmorcageContractSigned, d(2026, 4, 15));
+    let s = t
+        .clone()
+        .paid(Amo1, 3_000_000, d(2026, 4, 20))
+        .on(d(2026, 4, 21));
+    let m = s.milestone(Amo1).expect("listed");
+    assert_eq!(m.state, Du, "{m:?}");
+    assert!(
+        m.note
+            .contains("versement partiel le 20/04/2026 : 30 000,00 € sur 40 000,00 € (reste à verser 10 000,00 €)"),
+        "{}",
+        m.note
+    );
+    let p = payment(&s, Amo1);
+    assert_eq!((p.state, p.paid_cents), (Du, Some(3_000_000)));
+    // Still partial once the grace period is over: late.
+    assert_eq!(
+        state(
+            &t.clone()
+                .paid(Amo1, 3_000_000, d(2026, 4, 20))
+                .on(d(2026, 6, 1)),
+            Amo1
+        ),
+        EnRetard
+    );
+    // The rest paid, recorded as the total: done.
+    let s = t
+        .paid(Amo1, 3_000_000, d(2026, 4, 20))
+        .paid(Amo1, 4_000_000, d(2026, 5, 2))
+        .on(d(2026, 5, 3));
+    assert_eq!(state(&s, Amo1), Fait);
+}
+
+#[test]
+fn a_payment_above_what_is_due_is_refused() {
+    let cfg = MilestonesConfig::default();
+    let t = Timeline::standard().add(EventKind::AmorcageContractSigned, d(2026, 4, 15));
+    let s = t.on(d(2026, 4, 21));
+    assert!(check_payment(&s, Amo1, 4_000_000, &cfg).is_ok());
+    assert!(check_payment(&s, Amo1, 3_000_000, &cfg).is_ok());
+    // A rounding above the amount is tolerated (1 € or 0.1 %).
+    assert!(check_payment(&s, Amo1, 4_003_000, &cfg).is_ok());
+    let err = check_payment(&s, Amo1, 40_000_000_000, &cfg).unwrap_err();
+    assert_eq!(
+        err,
+        "montant refusé : 400 000 000,00 € dépasse le montant dû pour AMO-1 (40 000,00 €)"
+    );
+    // A dotation whose amount is not computed yet is capped by the largest dotation.
+    let err = check_payment(&s, Dot(1), 20_000_000, &cfg).unwrap_err();
+    assert!(err.contains("100 000,00 €"), "{err}");
 }

@@ -47,13 +47,15 @@ use crate::config::Problem;
 pub use alerts::{AlertKind, DEFAULT_LEAD_DAYS, DossierLinks, PlannedAlert, digest, plan_alerts};
 pub use calendar::{add_months, format_date_fr};
 pub use derive::{
-    Blocker, Milestone, Payment, PaymentKind, ProjectSchedule, Role, State, derive, next_deadline,
+    Blocker, Milestone, Payment, PaymentKind, ProjectSchedule, Role, State, check_payment, derive,
+    next_deadline, payment_tolerance,
 };
 pub use event::{Event, EventError, EventKind, EventSlot, EventSource, MilestoneId, SocleScope};
 pub use money::format_eur;
 pub use render::{
-    CsvStyle, due_within, ics_uid, milestones_csv, milestones_ics, milestones_json,
-    milestones_table, payments_csv, payments_json, payments_table, project_label,
+    CsvStyle, TABLE_WIDTH, due_within, ics_uid, milestones_csv, milestones_ics, milestones_json,
+    milestones_table, payments_csv, payments_json, payments_table, project_label, text_table,
+    truncate_cell, wrap,
 };
 
 /// Tunable parts of the schedule (`[milestones]` in the configuration). The defaults are the
@@ -140,22 +142,22 @@ impl MilestonesConfig {
     pub fn problems(&self) -> Vec<Problem> {
         let mut out = Vec::new();
         if self.dotation_min_members >= self.dotation_max_members {
-            out.push(Problem {
-                path: "milestones.dotation_max_members".into(),
-                message: "must be above dotation_min_members".into(),
-            });
+            out.push(Problem::new(
+                "milestones.dotation_max_members",
+                "must be above dotation_min_members",
+            ));
         }
         if self.dotation_min_eur > self.dotation_max_eur {
-            out.push(Problem {
-                path: "milestones.dotation_max_eur".into(),
-                message: "must be at least dotation_min_eur".into(),
-            });
+            out.push(Problem::new(
+                "milestones.dotation_max_eur",
+                "must be at least dotation_min_eur",
+            ));
         }
         if self.amorcage_total_eur == 0 {
-            out.push(Problem {
-                path: "milestones.amorcage_total_eur".into(),
-                message: "must be above 0".into(),
-            });
+            out.push(Problem::new(
+                "milestones.amorcage_total_eur",
+                "must be above 0",
+            ));
         }
         for (path, months) in [
             ("milestones.adh30_months", self.adh30_months.unwrap_or(1)),
@@ -163,10 +165,7 @@ impl MilestonesConfig {
             ("milestones.gouv5_months", self.gouv5_months),
         ] {
             if months == 0 || months > 240 {
-                out.push(Problem {
-                    path: path.into(),
-                    message: "must be between 1 and 240 months".into(),
-                });
+                out.push(Problem::new(path, "must be between 1 and 240 months"));
             }
         }
         out

@@ -76,26 +76,109 @@ fn amount_fr(cents: Option<i64>) -> String {
     cents.map(format_eur).unwrap_or_default()
 }
 
-/// Left-aligned columns; the last column is not padded (it holds the long explanations).
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+/// The widest a table line gets: the last column wraps to stay within it.
+pub const TABLE_WIDTH: usize = 120;
+/// The widest a column other than the last gets: longer cells end in "…".
+const CELL_WIDTH: usize = 48;
+
+/// `text` cut to `max` characters, the last one "…" when it was longer.
+pub fn truncate_cell(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// `text` in lines of at most `width` characters, broken between words (a word longer than
+/// the width gets a line of its own).
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    // "40 000,00 €" and "25,0 %" are one word: never broken inside an amount.
+    let mut words: Vec<String> = Vec::new();
+    for w in text.split_whitespace() {
+        let glue = words.last().is_some_and(|prev: &String| {
+            let digits = prev.ends_with(|c: char| c.is_ascii_digit())
+                && w.starts_with(|c: char| c.is_ascii_digit());
+            digits || w == "€" || w == "%" || w.starts_with("€")
+        });
+        match words.last_mut() {
+            Some(prev) if glue => {
+                prev.push(' ');
+                prev.push_str(w);
+            }
+            _ => words.push(w.to_owned()),
+        }
+    }
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in &words {
+        let needed = line.chars().count() + usize::from(!line.is_empty()) + word.chars().count();
+        if !line.is_empty() && needed > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// Left-aligned columns, two spaces apart. Cells other than the last are cut at
+/// [`CELL_WIDTH`]; the last column (long explanations) wraps so that no line is wider than
+/// [`TABLE_WIDTH`], its continuation lines aligned under it.
+pub fn text_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let last = header.len().saturating_sub(1);
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i == last {
+                        c.clone()
+                    } else {
+                        truncate_cell(c, CELL_WIDTH)
+                    }
+                })
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
+    let indent: usize = widths.iter().take(last).map(|w| w + 2).sum();
+    let wrap_at = TABLE_WIDTH.saturating_sub(indent).max(30);
+    if let Some(w) = widths.get_mut(last) {
+        *w = (*w).min(wrap_at);
+    }
     let line = |cells: Vec<&str>| {
-        let last = cells.len().saturating_sub(1);
         let mut out = String::new();
+        let mut tail = Vec::new();
         for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
             if i == last {
-                out.push_str(cell);
+                let mut parts = wrap(cell, wrap_at).into_iter();
+                out.push_str(&parts.next().unwrap_or_default());
+                tail.extend(parts);
             } else {
                 out.push_str(cell);
                 out.push_str(&" ".repeat(w - cell.chars().count() + 2));
             }
         }
-        out.trim_end().to_owned() + "\n"
+        let mut text = out.trim_end().to_owned() + "\n";
+        for t in tail {
+            text.push_str(&" ".repeat(indent));
+            text.push_str(&t);
+            text.push('\n');
+        }
+        text
     };
     let mut out = line(header.to_vec());
     out.push_str(&line(
@@ -107,10 +190,14 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             .map(String::as_str)
             .collect(),
     ));
-    for row in rows {
+    for row in &rows {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
     out
+}
+
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    text_table(header, rows)
 }
 
 /// The schedule of every project, for staff.
@@ -437,6 +524,39 @@ pub fn milestones_ics(schedules: &[ProjectSchedule], generated_at: DateTime<Utc>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_last_cells_wrap_under_their_column_and_amounts_stay_whole() {
+        let long = "solde du crédit d'amorçage : 80 000,00 € − 40 000,00 € = 40 000,00 €, versé par la CPAM de rattachement ".repeat(3);
+        let t = text_table(
+            &["Projet", "Jalon", "Calcul"],
+            &[vec!["LI 1 / PS 25".into(), "AMO-2".into(), long.clone()]],
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines.len() > 3, "{t}");
+        let column = "LI 1 / PS 25  AMO-2  ".chars().count();
+        for l in &lines {
+            assert!(l.chars().count() <= TABLE_WIDTH, "{l}");
+        }
+        for l in &lines[3..] {
+            assert_eq!(l.len() - l.trim_start().len(), column, "{l}");
+        }
+        // No amount is cut in two.
+        for l in &lines[2..] {
+            assert!(
+                !l.trim_end().ends_with(" 40") && !l.trim_start().starts_with("000,00"),
+                "{t}"
+            );
+        }
+        let rejoined: Vec<&str> = lines[2..]
+            .iter()
+            .map(|l| l.get(column.min(l.len())..).unwrap_or("").trim())
+            .collect();
+        assert_eq!(rejoined.join(" "), long.trim());
+        // A cell of another column is cut.
+        let t = text_table(&["A", "B"], &[vec!["x".repeat(100), "y".into()]]);
+        assert!(t.contains(&format!("{}…", "x".repeat(47))), "{t}");
+    }
     use crate::milestones::EventKind;
     use crate::milestones::derive_tests::{Timeline, d};
 
@@ -465,7 +585,9 @@ mod tests {
         assert_eq!(milestones_table(&[]), "Aucune échéance.\n");
 
         let pay = payments_table(&schedules());
-        assert!(pay.contains("80 000,00 € × 1/2 = 40 000,00 €"), "{pay}");
+        // The explanation wraps under its column; joined again, it is whole.
+        let joined = pay.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(joined.contains("80 000,00 € × 1/2 = 40 000,00 €"), "{pay}");
         assert!(pay.lines().next().expect("header").ends_with("Calcul"));
     }
 

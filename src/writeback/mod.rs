@@ -221,7 +221,10 @@ struct DemarcheConfig {
     labels: Option<ManagedLabels>,
     /// The annotations cannot be written at all: the démarche is skipped.
     fatal: bool,
+    /// In English, for the logs and `check_config`.
     problems: Vec<String>,
+    /// The same, in French, for the cycle's report and `essbot status`.
+    staff: Vec<String>,
 }
 
 async fn demarche_config(
@@ -231,6 +234,13 @@ async fn demarche_config(
 ) -> Result<DemarcheConfig, WritebackError> {
     let mut problems = plan::annotation_problems(mapping);
     let fatal = !problems.is_empty();
+    let mut staff = Vec::new();
+    if fatal {
+        staff.push(format!(
+            "annotations non écrites : leur configuration est à revoir ({} ; détail : essbot config check --remote)",
+            crate::rules::text::count(problems.len(), "problème", "problèmes")
+        ));
+    }
     let mut labels = None;
     if demarche.write_back.labels {
         match descriptors(services, demarche.number).await? {
@@ -239,23 +249,33 @@ async fn demarche_config(
                 if missing.is_empty() {
                     labels = Some(found);
                 } else {
-                    problems.extend(missing.into_iter().map(|name| {
-                        format!(
+                    for name in missing {
+                        problems.push(format!(
                             "write_back.labels: label \"{name}\" does not exist on démarche {}: create it in DS or set write_back.labels = false",
                             demarche.number
-                        )
-                    }));
+                        ));
+                        staff.push(format!(
+                            "labels non posés : le label « {name} » n'existe pas sur la démarche (le créer dans DS, ou mettre write_back.labels = false)"
+                        ));
+                    }
                 }
             }
-            Err(e) => problems.push(format!(
-                "write_back.labels: cannot read the démarche's labels from DS: {e}"
-            )),
+            Err(e) => {
+                problems.push(format!(
+                    "write_back.labels: cannot read the démarche's labels from DS: {}",
+                    e.operator_text()
+                ));
+                staff.push(format!(
+                    "labels non posés : labels de la démarche illisibles sur DS : {e}"
+                ));
+            }
         }
     }
     Ok(DemarcheConfig {
         labels,
         fatal,
         problems,
+        staff,
     })
 }
 
@@ -316,6 +336,25 @@ pub async fn run_with(
     cancel: &CancellationToken,
 ) -> Result<WritebackReport, WritebackError> {
     let mut report = WritebackReport::default();
+    // A read-only token refuses every write of every démarche: once DS said so, nothing is
+    // sent until the retry delay has passed (an administrator may have changed the token).
+    if let Some(since) = read_only_since(services, options).await?
+        && let Some(first) = writing_demarches(services, mappings).next()
+    {
+        let until =
+            since + chrono::Duration::from_std(options.retry_failed_after).unwrap_or_default();
+        info!(
+            refused_at = %since,
+            retry_after = %until,
+            "write-back suspended: DS said the token is read-only"
+        );
+        report.errors.entry(first).or_default().push(format!(
+            "écritures vers DS suspendues : le jeton DS est en lecture seule (refus du {}) ; nouvel essai à partir du {}",
+            crate::milestones::format_date_fr(paris_date(since)),
+            crate::milestones::format_date_fr(paris_date(until))
+        ));
+        return Ok(report);
+    }
     let mut checks: BTreeMap<i64, Vec<StoredCheck>> = BTreeMap::new();
     for c in precheck::stored_checks(&services.store).await? {
         checks.entry(c.demarche).or_default().push(c);
@@ -337,7 +376,7 @@ pub async fn run_with(
                 .errors
                 .entry(demarche.number)
                 .or_default()
-                .extend(config.problems.iter().map(|p| format!("write-back: {p}")));
+                .extend(config.staff.iter().cloned());
         }
         if config.fatal {
             continue;
@@ -364,14 +403,33 @@ pub async fn run_with(
             report.mutations += outcome.mutations;
             let o = outcome.outcome;
             let errors = report.errors.entry(demarche.number).or_default();
-            for f in &o.failed {
+            if flow == Flow::StopAll {
+                // Said once for the whole stage, not once per refused target.
+                warn!(
+                    demarche = demarche.number,
+                    dossier = o.dossier,
+                    "DS refused a write because the token is read-only: no other write is sent this cycle"
+                );
                 errors.push(format!(
-                    "write-back: dossier {}: {}: {}",
-                    o.dossier, f.target, f.error
+                    "écritures vers DS arrêtées : le jeton DS est en lecture seule (« {} », dossier {}) ; aucune autre écriture tentée avant le prochain essai",
+                    o.failed.first().map(|f| f.error.as_str()).unwrap_or_default(),
+                    o.dossier
                 ));
+            } else {
+                for f in &o.failed {
+                    errors.push(format!(
+                        "dossier {} : {} refusée par DS : {}",
+                        o.dossier,
+                        target_fr(&f.target),
+                        f.error
+                    ));
+                }
             }
             if let Some(why) = &o.deferred {
-                errors.push(format!("write-back: dossier {}: put off: {why}", o.dossier));
+                errors.push(format!(
+                    "dossier {} : écritures reportées au prochain cycle : {why}",
+                    o.dossier
+                ));
             }
             if errors.is_empty() {
                 report.errors.remove(&demarche.number);
@@ -381,10 +439,13 @@ pub async fn run_with(
             } else {
                 report.dossiers.push(o);
             }
-            if flow == Flow::StopDemarche {
+            match flow {
+                Flow::Continue => {}
                 // DS is unreachable or the token is refused: the other dossiers would fail the
                 // same way; their writes stay pending for the next cycle.
-                break;
+                Flow::StopDemarche => break,
+                // A read-only token: every other write, of every démarche, would be refused.
+                Flow::StopAll => break 'demarches,
             }
         }
     }
@@ -401,6 +462,61 @@ pub async fn run_with(
 enum Flow {
     Continue,
     StopDemarche,
+    /// DS refused a write because the token is read-only.
+    StopAll,
+}
+
+/// DS's refusal of any mutation made with a read-only token ("Le jeton utilisé est configuré
+/// seulement en lecture", `base_mutation.rb#ready?`).
+fn is_read_only_refusal(error: &str) -> bool {
+    error.contains("seulement en lecture")
+}
+
+/// When DS last refused a write because the token is read-only, if that is more recent than
+/// the retry delay: the write-back is suspended until then.
+async fn read_only_since(
+    services: &Services,
+    options: &Options,
+) -> Result<Option<DateTime<Utc>>, WritebackError> {
+    let now = services.clock.now();
+    Ok(outbox::failed(&services.store)
+        .await?
+        .into_iter()
+        .filter(|r| r.last_error.as_deref().is_some_and(is_read_only_refusal))
+        .map(|r| r.updated_at)
+        .max()
+        .filter(|at| {
+            now.signed_duration_since(*at).to_std().unwrap_or_default() < options.retry_failed_after
+        }))
+}
+
+/// The démarches the stage writes to, in configuration order.
+fn writing_demarches<'a>(
+    services: &'a Services,
+    mappings: &'a Mappings,
+) -> impl Iterator<Item = i64> + 'a {
+    services
+        .settings
+        .demarches
+        .iter()
+        .filter(|d| {
+            d.write_back.mode != WriteMode::Off && mappings.resolved.contains_key(&d.number)
+        })
+        .map(|d| d.number)
+}
+
+fn paris_date(t: DateTime<Utc>) -> NaiveDate {
+    t.with_timezone(&chrono_tz::Europe::Paris).date_naive()
+}
+
+/// A target as staff read it: `annotation « rapport »`, `label « Pré-contrôle : conforme »`.
+fn target_fr(target: &str) -> String {
+    match target.split_once(':') {
+        Some(("annotation", name)) => format!("annotation « {name} »"),
+        Some(("label", name)) => format!("label « {name} »"),
+        _ if target == "message" => "message à l'usager".to_owned(),
+        _ => target.to_owned(),
+    }
 }
 
 struct Step {
@@ -663,7 +779,7 @@ impl Ctx<'_> {
             let result = client.modify_annotations(&dossier.id, &writes).await;
             step.mutations += 1;
             let flow = self.record(&annotations, result, step).await?;
-            if flow == Flow::StopDemarche {
+            if flow != Flow::Continue {
                 return Ok(flow);
             }
         }
@@ -684,7 +800,7 @@ impl Ctx<'_> {
             };
             step.mutations += 1;
             let flow = self.record(&[(id, intent)], result, step).await?;
-            if flow == Flow::StopDemarche {
+            if flow != Flow::Continue {
                 return Ok(flow);
             }
         }
@@ -703,6 +819,7 @@ impl Ctx<'_> {
         let outcome = match result {
             Ok(o) => o,
             Err(e) => {
+                let operator = e.operator_text();
                 let (kind, flow) = classify(&e);
                 let (status, why) = match kind {
                     CallError::Unsure(w) => (OutboxStatus::Sending, w),
@@ -720,7 +837,7 @@ impl Ctx<'_> {
                     }
                 }
                 if status != OutboxStatus::Failed {
-                    warn!(error = %why, "write put off to the next cycle");
+                    warn!(error = %operator, "write put off to the next cycle");
                     step.outcome.deferred = Some(why);
                 }
                 return Ok(flow);
@@ -734,6 +851,7 @@ impl Ctx<'_> {
                 _ => None,
             })
             .collect();
+        let read_only = outcome.errors.iter().any(|e| is_read_only_refusal(e));
         for (id, intent) in rows {
             let errors = errors_for(intent, &outcome, &batch_ids);
             if errors.is_empty() {
@@ -741,7 +859,9 @@ impl Ctx<'_> {
                 step.outcome.written.push(intent.target.clone());
             } else {
                 let error = errors.join(" ; ");
-                warn!(target = %intent.target, error = %error, "DS refused the write");
+                if !read_only {
+                    warn!(target = %intent.target, refusal = %error, "DS refused the write");
+                }
                 outbox::finish(store, *id, OutboxStatus::Failed, Some(&error), &answer, now)
                     .await?;
                 step.outcome.failed.push(TargetFailure {
@@ -750,7 +870,11 @@ impl Ctx<'_> {
                 });
             }
         }
-        Ok(Flow::Continue)
+        Ok(if read_only {
+            Flow::StopAll
+        } else {
+            Flow::Continue
+        })
     }
 }
 

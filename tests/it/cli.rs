@@ -32,7 +32,7 @@ fn demo_prints_the_verdicts_of_the_demo_dossiers() {
     let out = essbot().arg("demo").output().unwrap();
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
-    assert!(stdout.contains("Cycle 1 : ok"), "{stdout}");
+    assert!(stdout.contains("Cycle 1 : réussi"), "{stdout}");
     let row = |n: &str| {
         stdout
             .lines()
@@ -51,6 +51,29 @@ fn demo_prints_the_verdicts_of_the_demo_dossiers() {
         stdout.contains("Pré-contrôle essbot : NON CONFORME"),
         "{stdout}"
     );
+    // Tables keep their columns: long cells wrap instead of making 400-column lines, and the
+    // continuation of a wrapped cell starts where the cell does.
+    let widest = stdout.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    assert!(widest <= 160, "a {widest}-column line:\n{stdout}");
+    let header = stdout
+        .lines()
+        .find(|l| l.starts_with("Dossier "))
+        .expect("the verdicts' header");
+    let column = header[..header.find("Points principaux").unwrap()]
+        .chars()
+        .count();
+    let mut wrapped = 0;
+    for line in stdout.lines().skip_while(|l| !l.starts_with("Dossier ")) {
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with(' ') {
+            wrapped += 1;
+            assert_eq!(line.len() - line.trim_start().len(), column, "{line}");
+        }
+    }
+    assert!(wrapped > 0, "no cell wrapped:\n{stdout}");
+    assert!(!stdout.contains("(s)"), "{stdout}");
 }
 
 #[test]
@@ -160,37 +183,215 @@ async fn run_once_then_status_is_healthy_and_the_token_never_shows() {
             .unwrap();
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains(": ok"), "{stdout}");
+    assert!(stdout.contains(": réussi"), "{stdout}");
     assert!(!stdout.contains(DEMO_TOKEN) && !stderr.contains(DEMO_TOKEN));
 
     let cfg = config.clone();
     let status = tokio::task::spawn_blocking(move || run_with(&["status"], &cfg, None))
         .await
         .unwrap();
-    assert!(status.status.success(), "{}", text(&status.stdout));
-    assert!(text(&status.stdout).contains("1001 (lettre_intention)"));
+    let said = text(&status.stdout);
+    assert!(status.status.success(), "{said}");
+    assert!(said.contains("1001 (lettre_intention)"));
+    // What the time after the last sync measures, in words; no "(s)" plurals.
+    assert!(
+        said.contains("dernière synchronisation réussie : le "),
+        "{said}"
+    );
+    assert!(said.contains(" (il y a "), "{said}");
+    assert!(
+        !said.contains("retard :") && !said.contains("(s)"),
+        "{said}"
+    );
+
+    // The same, as JSON a script reads back.
+    let json = run_blocking(&["status", "--json"], &config, None).await;
+    assert!(json.status.success(), "{}", text(&json.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["healthy"], true, "{v}");
+    assert_eq!(v["last_cycle"]["outcome"], "ok", "{v}");
+    assert!(v["last_success"].as_str().is_some(), "{v}");
+    let numbers: Vec<i64> = v["demarches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["number"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, [1001, 1002]);
+    assert!(
+        v["demarches"][0]["seconds_since_last_sync"]
+            .as_i64()
+            .is_some(),
+        "{v}"
+    );
+    assert_eq!(v["writes_pending"], 0, "{v}");
+}
+
+/// Runs the binary off the async runtime (the sandbox lives on it).
+async fn run_blocking(
+    args: &'static [&'static str],
+    config: &std::path::Path,
+    token: Option<&'static str>,
+) -> Output {
+    let cfg = config.to_owned();
+    tokio::task::spawn_blocking(move || run_with(args, &cfg, token))
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_expired_token_fails_the_cycle_and_status_says_why() {
+async fn an_expired_token_is_said_expired_and_exits_2_in_every_command() {
     let sandbox = demo_sandbox().await;
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), &sandbox.url());
-    let cfg = config.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        run_with(&["run", "--once"], &cfg, Some("essbot-demo-expired"))
-    })
-    .await
+    const EXPIRED: Option<&str> = Some("essbot-demo-expired");
+    for args in [
+        &["run", "--once"][..],
+        &["config", "check", "--remote"],
+        &["demarche", "describe", "1001"],
+        &["check", "1"],
+    ] {
+        let out = run_blocking(args, &config, EXPIRED).await;
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stdout}\n{stderr}");
+        let said = if args[0] == "check" {
+            // `check` prints the staff's report: its errors are in French.
+            "jeton expiré"
+        } else {
+            "the DS token has expired (HTTP 401)"
+        };
+        assert_eq!(stderr.matches(said).count(), 1, "{args:?}: {stderr}");
+        assert!(!stderr.contains("unreachable"), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("essbot-demo-expired"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_token_exits_2_saying_so_once() {
+    let sandbox = demo_sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &sandbox.url());
+    for args in [
+        &["run", "--once"][..],
+        &["run"],
+        &["config", "check", "--remote"],
+        &["demarche", "describe", "1001"],
+        &["check", "1"],
+    ] {
+        let out = run_blocking(args, &config, None).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.matches("no DS token configured").count(),
+            1,
+            "{args:?}: {stderr}"
+        );
+    }
+    // `config check` alone does not need DS: it says the token is missing and passes.
+    let out = run_blocking(&["config", "check"], &config, None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("no DS token configured"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_instructeur_id_fails_config_check_remote_naming_each_demarche() {
+    let sandbox = demo_sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Instructeur-2 of the demo data set is in no groupe instructeur.
+    let path = dir.path().join("essbot.toml");
+    std::fs::write(
+        &path,
+        demo_config_text(dir.path(), &sandbox.url())
+            .replace("SW5zdHJ1Y3RldXItMQ==", "SW5zdHJ1Y3RldXItMg=="),
+    )
     .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    let cfg = config.clone();
-    let status = tokio::task::spawn_blocking(move || run_with(&["status"], &cfg, None))
-        .await
+    let out = run_blocking(&["config", "check", "--remote"], &path, Some(DEMO_TOKEN)).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for demarche in ["1001", "1002"] {
+        assert!(
+            stderr.contains(&format!(
+                "instructeur SW5zdHJ1Y3RldXItMg== is in no groupe instructeur of démarche {demarche}"
+            )),
+            "{stderr}"
+        );
+    }
+    // The instructeurs it could have named instead.
+    assert!(stderr.contains("SW5zdHJ1Y3RldXItMQ=="), "{stderr}");
+    // The right one passes.
+    let good = config_file(dir.path(), &sandbox.url());
+    let out = run_blocking(&["config", "check", "--remote"], &good, Some(DEMO_TOKEN)).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn config_check_reports_four_mistakes_in_the_file_and_one_in_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("essbot.toml");
+    let toml = demo_config_text(dir.path(), "http://127.0.0.1:9/api/v2/graphql")
+        .replace("page_size = 100", "page_size = \"cent\"\npage_siz = 3")
+        .replace("timezone = \"Europe/Paris\"", "timezon = \"Europe/Paris\"")
+        + "\n[http]\nlisten = 9187\n";
+    std::fs::write(&path, &toml).unwrap();
+    let line = |needle: &str| toml.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+    let out = essbot()
+        .args(["config", "check", "--config"])
+        .arg(&path)
+        // And one from the environment.
+        .env("ESSBOT__ALERTS__LEAD_DAY", "30")
+        .output()
         .unwrap();
-    let stdout = text(&status.stdout);
-    assert_eq!(status.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("jeton expiré"), "{stdout}");
-    assert!(!stdout.contains("essbot-demo-expired"), "{stdout}");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("5 configuration problems"), "{stderr}");
+    let file = path.display().to_string();
+    for (key, origin) in [
+        ("ds.page_size", format!("{file}:{}", line("page_size"))),
+        ("ds.page_siz", format!("{file}:{}", line("page_siz ="))),
+        ("schedule.timezon", format!("{file}:{}", line("timezon"))),
+        ("http.listen", format!("{file}:{}", line("listen"))),
+        (
+            "alerts.lead_day",
+            "environment variable ESSBOT__ALERTS__LEAD_DAY".to_owned(),
+        ),
+    ] {
+        assert!(
+            stderr.contains(&format!("{key} ({origin}): ")),
+            "{key} ({origin}) missing from:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn list_keys_are_read_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(dir.path(), "http://127.0.0.1:9/api/v2/graphql");
+    for value in ["30", "30,7"] {
+        let out = essbot()
+            .args(["config", "check", "--config"])
+            .arg(&path)
+            .env("ESSBOT__ALERTS__LEAD_DAYS", value)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{value}: {}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn a_metrics_listener_that_run_refuses_fails_config_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = config_file(dir.path(), "http://127.0.0.1:9/api/v2/graphql");
+    let out = essbot()
+        .args(["config", "check", "--config"])
+        .arg(&path)
+        .env("ESSBOT__HTTP__LISTEN", "0.0.0.0:9187")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("not a loopback address"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -225,4 +426,262 @@ async fn db_backup_writes_a_consistent_copy() {
     .await
     .unwrap();
     assert_eq!(again.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn milestones_record_takes_french_dates_and_refuses_implausible_payments() {
+    let sandbox = demo_sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &sandbox.url());
+    let out = run_blocking(&["run", "--once"], &config, Some(DEMO_TOKEN)).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let record = |extra: &'static [&'static str]| {
+        let cfg = config.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut args = vec!["milestones", "record", "1"];
+                args.extend_from_slice(extra);
+                args.extend_from_slice(&["--reason", "virement CPAM", "--author", "agent"]);
+                let mut c = essbot();
+                c.args(&args).arg("--config").arg(&cfg);
+                c.output().unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    // Project 1's AMO-1 is due: 40 000,00 €.
+    let absurd = record(&[
+        "versement",
+        "--milestone",
+        "AMO-1",
+        "--amount",
+        "400000000",
+        "--date",
+        "01/11/2026",
+    ])
+    .await;
+    assert_eq!(absurd.status.code(), Some(2));
+    assert!(
+        text(&absurd.stderr).contains(
+            "montant refusé : 400 000 000,00 € dépasse le montant dû pour AMO-1 (40 000,00 €)"
+        ),
+        "{}",
+        text(&absurd.stderr)
+    );
+    let future = record(&[
+        "versement",
+        "--milestone",
+        "AMO-1",
+        "--amount",
+        "40000",
+        "--date",
+        "01/12/2030",
+    ])
+    .await;
+    assert_eq!(future.status.code(), Some(2));
+    assert!(
+        text(&future.stderr).contains("dans le futur"),
+        "{}",
+        text(&future.stderr)
+    );
+
+    // A partial payment, dated the French way, is recorded and shown as partial.
+    let partial = record(&[
+        "versement",
+        "--milestone",
+        "AMO-1",
+        "--amount",
+        "30 000",
+        "--date",
+        "02/11/2026",
+    ])
+    .await;
+    let said = text(&partial.stdout);
+    assert!(partial.status.success(), "{said}{}", text(&partial.stderr));
+    assert!(
+        said.contains("versement AMO-1 de 30 000,00 € (date d'effet 02/11/2026"),
+        "{said}"
+    );
+    assert!(said.contains("versement partiel"), "{said}");
+    let payments = run_blocking(&["payments", "--format", "json"], &config, None).await;
+    let json: serde_json::Value = serde_json::from_slice(&payments.stdout).unwrap();
+    let amo1 = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["payments"].as_array().cloned().unwrap_or_default())
+        .find(|p| p["milestone"] == "AMO-1" && p["paid_cents"] == 3_000_000)
+        .unwrap_or_else(|| panic!("{json}"));
+    assert_ne!(amo1["state"], "fait", "{amo1}");
+
+    // A withdrawal is confirmed in words, not in Rust.
+    let withdrawn = record(&[
+        "retrait",
+        "--of",
+        "versement",
+        "--milestone",
+        "AMO-1",
+        "--date",
+        "2026-11-02",
+    ])
+    .await;
+    let said = text(&withdrawn.stdout);
+    assert!(withdrawn.status.success(), "{}", text(&withdrawn.stderr));
+    assert!(
+        said.contains("retrait de l'événement « versement AMO-1 »"),
+        "{said}"
+    );
+    assert!(!said.contains("Payment {"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn describe_works_on_the_packaged_configuration_and_lists_the_instructeurs_to_pick_from() {
+    let sandbox = demo_sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("essbot.toml");
+    std::fs::write(
+        &path,
+        include_str!("../../deploy/essbot.toml")
+            .replace(
+                "https://demarche.numerique.gouv.fr/api/v2/graphql",
+                &sandbox.url(),
+            )
+            .replace("token_file = \"/etc/essbot/ds-token\"\n", ""),
+    )
+    .unwrap();
+    // Its placeholders fail `config check`...
+    let out = run_blocking(&["config", "check"], &path, None).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("CHANGE-ME"));
+    // ...but `describe`, which is how they get filled in, works.
+    let out = run_blocking(&["demarche", "describe", "1001"], &path, Some(DEMO_TOKEN)).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("[[demarches]]"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "instructeur_id = \"SW5zdHJ1Y3RldXItMQ==\"   # instructeur.ess@ars-demo.example"
+        ),
+        "{stdout}"
+    );
+    // Instructeur-2 is in no groupe: not offered.
+    assert!(!stdout.contains("SW5zdHJ1Y3RldXItMg=="), "{stdout}");
+}
+
+/// Every command's help, long and short, as `essbot … --help` prints it.
+fn every_help() -> Vec<(String, String)> {
+    fn walk(cmd: &mut clap::Command, path: String, out: &mut Vec<(String, String)>) {
+        out.push((path.clone(), cmd.render_long_help().to_string()));
+        out.push((path.clone(), cmd.render_help().to_string()));
+        for sub in cmd.get_subcommands_mut() {
+            let name = format!("{path} {}", sub.get_name());
+            walk(sub, name, out);
+        }
+    }
+    let mut cmd = essbot::cli::command();
+    cmd.build();
+    let mut out = Vec::new();
+    walk(&mut cmd, "essbot".into(), &mut out);
+    out
+}
+
+#[test]
+fn no_help_text_shows_a_code_comment() {
+    essbot::cli::command().debug_assert();
+    let helps = every_help();
+    assert!(helps.len() > 30, "{}", helps.len());
+    for (path, help) in &helps {
+        for marker in [
+            "Boxed",
+            "clippy",
+            "TODO",
+            "FIXME",
+            "Self::",
+            "`Option",
+            "Rust ",
+            "[env: USER=",
+        ] {
+            assert!(
+                !help.contains(marker),
+                "`{path} --help` shows {marker:?}:\n{help}"
+            );
+        }
+    }
+}
+
+#[test]
+fn completions_and_manual_pages_come_from_the_command_line() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = essbot().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = text(&out.stdout);
+        for sub in ["milestones", "record", "describe", "completions"] {
+            assert!(script.contains(sub), "{shell} completion lacks {sub}");
+        }
+    }
+    let bash = essbot().args(["completions", "bash"]).output().unwrap();
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .stdin(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write as _;
+            c.stdin.take().unwrap().write_all(&bash.stdout)?;
+            c.wait()
+        })
+        .unwrap();
+    assert!(syntax.success(), "the bash completion does not parse");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = essbot()
+        .args(["manpage", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for page in [
+        "essbot.1",
+        "essbot-run.1",
+        "essbot-milestones-record.1",
+        "essbot-status.1",
+    ] {
+        let roff = std::fs::read_to_string(dir.path().join(page)).unwrap();
+        assert!(roff.contains(".TH essbot"), "{page}");
+        // The plain version: the pages do not change with every commit.
+        assert!(
+            roff.contains(&format!("\"essbot {}\"", env!("CARGO_PKG_VERSION")))
+                || page != "essbot.1",
+            "{page}: {roff}"
+        );
+    }
+    // What the .deb ships is what deploy/build-deb generates.
+    let manifest =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    let script =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/build-deb")).unwrap();
+    for (built, shipped) in [
+        ("$assets/man", "usr/share/man/man1/"),
+        (
+            "$assets/completions/essbot.bash",
+            "usr/share/bash-completion/completions/essbot",
+        ),
+        (
+            "$assets/completions/_essbot",
+            "usr/share/zsh/vendor-completions/_essbot",
+        ),
+        (
+            "$assets/completions/essbot.fish",
+            "usr/share/fish/vendor_completions.d/essbot.fish",
+        ),
+    ] {
+        assert!(
+            script.contains(built),
+            "deploy/build-deb does not build {built}"
+        );
+        assert!(
+            manifest.contains(shipped),
+            "the .deb does not ship {shipped}"
+        );
+    }
 }

@@ -37,6 +37,7 @@ fn settings(sb: &Sandbox, token: &str) -> DsSettings {
         endpoint: sb.url().parse().expect("sandbox URL"),
         token: Some(SecretString::from(token.to_owned())),
         instructeur_id: INSTRUCTEUR_1.to_owned(),
+        token_problem: None,
         page_size: 100,
         timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(2),

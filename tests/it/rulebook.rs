@@ -617,9 +617,11 @@ async fn the_shipped_configurations_map_every_field_and_resolve() {
             include_str!("../../deploy/essbot.toml"),
         ),
     ] {
+        // Their placeholders filled in with the demo's démarches and instructeur.
         let text = text
-            .replace("number = 12345", "number = 1001")
-            .replace("number = 12346", "number = 1002")
+            .replacen("number = 0 ", "number = 1001 ", 1)
+            .replacen("number = 0 ", "number = 1002 ", 1)
+            .replace("\"CHANGE-ME\"", "\"SW5zdHJ1Y3RldXItMQ==\"")
             .replace("token_file = \"/etc/essbot/ds-token\"\n", "");
         let settings = crate::helpers::settings_for(
             &text,

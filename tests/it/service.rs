@@ -227,3 +227,98 @@ async fn sigterm_in_the_middle_of_a_cycle_loses_nothing() {
     numbers.dedup();
     assert_eq!(deposits, numbers.len(), "a dossier was recorded twice");
 }
+
+fn sighup(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits until `/metrics` shows more successful cycles than `after`, and returns the scrape.
+async fn next_success(port: u16, after: f64) -> prometheus_parse::Scrape {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(s) = scrape(port).await
+            && value(&s, "essbot_cycles_total", Some(("outcome", "succeeded"))) > after
+        {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "no successful cycle in /metrics");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_the_configuration_and_never_kills_the_daemon() {
+    let sandbox = demo_sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(dir.path(), &sandbox.url(), port);
+    let mut daemon = spawn_run(&cfg);
+
+    let first = next_success(port, 0.0).await;
+    // The build and the last success are in the metrics.
+    let build = first
+        .samples
+        .iter()
+        .find(|s| s.metric == "essbot_build_info")
+        .expect("essbot_build_info");
+    assert_eq!(build.labels.get("version"), Some(env!("CARGO_PKG_VERSION")));
+    assert!(build.labels.get("commit").is_some());
+    assert!(value(&first, "essbot_last_success_timestamp_seconds", None) > 1.7e9);
+
+    // A valid change: reloaded, and the daemon goes on cycling.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}\n[alerts]\nlead_days = [14]\n")).unwrap();
+    let done = value(
+        &first,
+        "essbot_cycles_total",
+        Some(("outcome", "succeeded")),
+    );
+    sighup(&daemon);
+    let after = next_success(port, done).await;
+
+    // A broken file: said, ignored, and the daemon still runs on the configuration it has.
+    std::fs::write(&cfg, "[ds]\npage_size = \"cent\"\n").unwrap();
+    let done = value(
+        &after,
+        "essbot_cycles_total",
+        Some(("outcome", "succeeded")),
+    );
+    sighup(&daemon);
+    next_success(port, done).await;
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "SIGHUP stopped the daemon"
+    );
+
+    sigterm(&daemon);
+    let status = tokio::task::spawn_blocking(move || {
+        let status = wait_exit(&mut daemon, Duration::from_secs(15));
+        let mut err = String::new();
+        daemon
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (status, err)
+    })
+    .await
+    .unwrap();
+    assert!(status.0.success(), "{:?}\n{}", status.0, status.1);
+    assert_eq!(
+        status.1.matches("configuration reloaded").count(),
+        1,
+        "{}",
+        status.1
+    );
+    assert!(
+        status.1.contains("configuration not reloaded"),
+        "{}",
+        status.1
+    );
+    assert!(status.1.contains("ds.page_size"), "{}", status.1);
+}

@@ -366,50 +366,54 @@ async fn a_label_already_present_is_tolerated() {
 }
 
 #[tokio::test]
-async fn a_read_only_token_is_recorded_and_not_retried_blindly() {
+async fn a_read_only_token_stops_the_write_back_at_the_first_refusal_and_says_so_once() {
     let env = TestEnv::spawn().await;
     let mut settings = env.settings.clone();
     settings.ds.token = Some("essbot-demo-readonly".to_owned().into());
     let s = services(&env, settings);
     let report = cycle(&s).await;
+    // One mutation reached DS, was refused, and nothing else was tried: not one refusal per
+    // dossier (the demo has 32 dossiers with something to write, in two démarches).
     let refused = env.sandbox.mutations();
-    assert!(!refused.is_empty());
+    assert_eq!(refused.len(), 1, "{refused:?}");
     assert!(
-        refused
+        refused[0]
+            .errors
             .iter()
-            .all(|m| m.errors.iter().any(|e| e.contains("seulement en lecture"))),
+            .any(|e| e.contains("seulement en lecture")),
         "{refused:?}"
     );
-    let errors = &report.errors[&1001];
-    assert!(
-        errors.iter().any(|e| e.contains("dossier 12")
-            && e.contains("Le jeton utilisé est configuré seulement en lecture")),
-        "{errors:?}"
-    );
-    assert!(!errors.iter().any(|e| e.contains("essbot-demo-readonly")));
+    let all: Vec<&String> = report.errors.values().flatten().collect();
+    let said: Vec<&&String> = all
+        .iter()
+        .filter(|e| e.contains("Le jeton utilisé est configuré seulement en lecture"))
+        .collect();
+    assert_eq!(said.len(), 1, "{all:?}");
+    assert!(said[0].contains("lecture seule"), "{said:?}");
+    assert!(!all.iter().any(|e| e.contains("essbot-demo-readonly")));
     let failures = writeback::failures(&s.store).await.unwrap();
+    assert!(!failures.is_empty());
     assert!(
         failures
             .iter()
-            .any(|f| f.dossier == 12 && f.target == "annotation:rapport")
+            .all(|f| f.dossier == failures[0].dossier && f.error.contains("seulement en lecture")),
+        "{failures:?}"
     );
     assert_eq!(writeback::pending_count(&s.store).await.unwrap(), 0);
 
-    // The next cycle does not send the same refused writes again...
+    // The next cycle sends nothing at all, and says why in one line...
     env.sandbox.clear_logs();
     let held = cycle(&s).await;
     assert_no_mutations(&env);
-    assert!(
-        held.dossiers
-            .iter()
-            .any(|o| o.dossier == 12 && !o.held.is_empty())
-    );
+    let lines: Vec<&String> = held.errors.values().flatten().collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("suspendues"), "{lines:?}");
 
-    // ...until the retry delay has passed.
+    // ...until the retry delay has passed: one refused mutation again.
     env.clock.set(env.clock.now() + ChronoDuration::hours(25));
     env.sandbox.clear_logs();
     cycle(&s).await;
-    assert_eq!(mutations(&env, "dossierModifierAnnotations", 12).len(), 1);
+    assert_eq!(env.sandbox.mutations().len(), 1);
 }
 
 #[tokio::test]
@@ -556,7 +560,8 @@ async fn a_label_missing_on_the_demarche_is_a_configuration_error() {
         .await
         .unwrap();
     assert!(
-        report.errors[&1001][0].contains("write_back.labels"),
+        report.errors[&1001][0]
+            .contains("le label « Pré-contrôle : dérogation CPN » n'existe pas sur la démarche"),
         "{:?}",
         report.errors
     );
