@@ -735,14 +735,13 @@ fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
             p.push("database.url", "missing");
             None
         }
-        Some(url) if url.starts_with("sqlite:") => Some(DatabaseSettings { url }),
-        Some(_) => {
-            p.push(
-                "database.url",
-                "only sqlite: URLs are supported by this build",
-            );
-            None
-        }
+        Some(url) => match crate::store::DatabaseUrl::parse(&url) {
+            Ok(_) => Some(DatabaseSettings { url }),
+            Err(e) => {
+                p.push("database.url", e.to_string());
+                None
+            }
+        },
     };
 
     // [[demarches]]

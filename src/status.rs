@@ -140,10 +140,7 @@ pub async fn status(
             local(f.at, tz)
         );
     }
-    let alerts = crate::alerts::AlertLedger::new(store.pool().clone())
-        .pending_count()
-        .await
-        .unwrap_or(0);
+    let alerts = store.pending_alerts_count().await.unwrap_or(0);
     let _ = writeln!(out, "Alertes en attente d'envoi : {alerts}");
     Ok(Status { text: out, healthy })
 }

@@ -304,7 +304,7 @@ pub async fn record(
     let store = Store::connect(&settings.database).await?;
     let result = async {
         ledger::record(&store, settings, event.clone()).await?;
-        let events = ledger::events::of_project(&store, args.project).await?;
+        let events = store.events_of(args.project).await?;
         Ok::<_, LedgerError>(milestones::derive(
             &events,
             paris_today(now),

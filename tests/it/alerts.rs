@@ -15,11 +15,10 @@ use essbot::alerts::{
     Alert, AlertLedger, Channel, EmailChannel, Recipient, Role, WebhookChannel, daily_digests,
 };
 use essbot::config::{EmailSettings, WebhookSettings};
+use essbot::store::Store;
 use mail_parser::{MessageParser, MimeHeaders};
 use mailin_embedded::{Handler, Response, Server};
 use serde_json::{Value, json};
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use tempfile::TempDir;
 
 // ---------------------------------------------------------------------------------------------
@@ -254,20 +253,8 @@ async fn receive(
 // ---------------------------------------------------------------------------------------------
 // The database and the alerts.
 
-async fn open_pool(path: &Path) -> SqlitePool {
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(2)
-        .connect_with(options)
-        .await
-        .unwrap();
-    sqlx::migrate!("./migrations/sqlite")
-        .run(&pool)
-        .await
-        .unwrap();
-    pool
+async fn open_pool(path: &Path) -> Store {
+    Store::open_file(path).await.unwrap()
 }
 
 async fn temp_ledger() -> (TempDir, AlertLedger) {
@@ -829,7 +816,7 @@ async fn an_unreadable_row_fails_alone_and_is_never_marked_sent() {
         "INSERT INTO alert_ledger (key, recipient, subject, body, payload, enqueued_at)
          VALUES ('p/m/due', 'mairie', 'Sujet', 'Corps', '{}', '2026-11-05T06:00:00.000000Z')",
     )
-    .execute(&pool)
+    .execute(pool.pool())
     .await
     .unwrap();
 
@@ -837,7 +824,7 @@ async fn an_unreadable_row_fails_alone_and_is_never_marked_sent() {
     assert_eq!((report.sent, report.failed, report.pending), (1, 1, 1));
     let (status, last_error): (String, Option<String>) =
         sqlx::query_as("SELECT status, last_error FROM alert_delivery WHERE alert_key = 'p/m/due'")
-            .fetch_one(&pool)
+            .fetch_one(pool.pool())
             .await
             .unwrap();
     assert_eq!(status, "pending");

@@ -90,9 +90,7 @@ impl Ready {
     }
 
     async fn events(&self, project: i64) -> Vec<essbot::milestones::Event> {
-        ledger::events::of_project(&self.env.store, project)
-            .await
-            .expect("events")
+        self.env.store.events_of(project).await.expect("events")
     }
 }
 
@@ -386,7 +384,7 @@ async fn alerts_are_enqueued_once_and_delivered_to_the_webhook() {
     // The cycle's milestones stage enqueued and delivered the alerts.
     let received = calls.lock().expect("lock").clone();
     assert!(!received.is_empty());
-    let ledger = essbot::alerts::AlertLedger::new(t.env.store.pool().clone());
+    let ledger = essbot::alerts::AlertLedger::new(t.env.store.clone());
     assert_eq!(ledger.pending_count().await.expect("pending"), 0);
     let status = ledger
         .status("digest/ars/2026-11-25")
