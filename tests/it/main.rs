@@ -1,5 +1,8 @@
 //! Integration tests: one binary, one module per area.
 
+#[macro_use]
+mod helpers;
+
 mod alerts;
 mod cli;
 mod corpus;
@@ -7,8 +10,8 @@ mod daemon;
 mod ds_client;
 mod faults;
 mod graphql_documents;
-mod helpers;
 mod ledger;
+mod pg;
 mod rulebook;
 mod service;
 mod store;
