@@ -737,6 +737,10 @@ fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
         }
         Some(url) => match crate::store::DatabaseUrl::parse(&url) {
             Ok(_) => Some(DatabaseSettings { url }),
+            Err(crate::store::StoreError::Url { reason, .. }) => {
+                p.push("database.url", reason);
+                None
+            }
             Err(e) => {
                 p.push("database.url", e.to_string());
                 None

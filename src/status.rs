@@ -1,5 +1,6 @@
-//! `essbot status`: the last cycle, each démarche's sync position and last error, what waits
-//! to be sent; and whether all is well, as an exit code a monitoring check can use.
+//! `essbot status`: the instances running on the database (which one is active), the last
+//! cycle, each démarche's sync position and last error, what waits to be sent; and whether all
+//! is well, as an exit code a monitoring check can use.
 //!
 //! Unhealthy (exit 1) when the last cycle failed, or when the last successful one is older than
 //! twice the schedule's period (the schedule fired twice since without a success).
@@ -70,6 +71,8 @@ pub async fn status(
             last_success.map_or_else(|| "jamais".to_owned(), |t| local(t, tz))
         );
     }
+
+    instances(&mut out, store, now, tz).await?;
 
     let _ = writeln!(out, "\nDémarches :");
     for d in &settings.demarches {
@@ -143,6 +146,52 @@ pub async fn status(
     let alerts = store.pending_alerts_count().await.unwrap_or(0);
     let _ = writeln!(out, "Alertes en attente d'envoi : {alerts}");
     Ok(Status { text: out, healthy })
+}
+
+/// The instances seen lately, the active one first.
+async fn instances(
+    out: &mut String,
+    store: &Store,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Result<(), StoreError> {
+    let state = store.leadership_state(now).await?;
+    let _ = writeln!(out, "\nInstances ({}) :", store.backend().as_str());
+    let mut live: Vec<_> = state
+        .instances
+        .iter()
+        .filter(|i| i.role != "stopped")
+        .collect();
+    live.sort_by_key(|i| (i.role != "active", i.id.clone()));
+    if !live.iter().any(|i| i.role == "active") {
+        let _ = writeln!(
+            out,
+            "  aucune instance active (aucun signe de vie d'une instance active depuis 30 s)"
+        );
+    }
+    for i in live {
+        let role = if i.role == "active" {
+            format!(
+                "active{}",
+                state
+                    .since
+                    .filter(|_| state.holder.as_deref() == Some(i.id.as_str()))
+                    .map(|t| format!(" depuis {}", local(t, tz)))
+                    .unwrap_or_default()
+            )
+        } else {
+            "en attente (prendra le relais si l'instance active s'arrête)".to_owned()
+        };
+        let _ = writeln!(
+            out,
+            "  {} (pid {}, essbot {}) : {role} ; dernier signe de vie il y a {}",
+            i.host,
+            i.pid,
+            i.version,
+            lag(now, i.heartbeat_at)
+        );
+    }
+    Ok(())
 }
 
 fn outcome_fr(o: CycleOutcome) -> &'static str {

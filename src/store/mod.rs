@@ -55,6 +55,7 @@ use sqlx::{AnyPool, ConnectOptions as _, Executor as _};
 use crate::config::DatabaseSettings;
 
 pub use alerts::{AlertRecord, DeliveryRecord, DueDelivery, NewAlert};
+pub use backup::Backup;
 pub use checks::{NewCheck, NewFinding, StoredCheck};
 pub use copy::{CopyReport, TableCount};
 pub use cycles::{Cycle, CycleOutcome};
@@ -83,7 +84,7 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// `database.url` is neither a SQLite nor a PostgreSQL URL.
-    #[error("adresse de base de données invalide ({url}) : {reason}")]
+    #[error("database.url {url}: {reason}")]
     Url {
         /// The URL without its password.
         url: String,
@@ -114,8 +115,11 @@ pub enum StoreError {
     )]
     NotActive,
     /// `essbot db copy` refused or failed; the text says why and what to do.
-    #[error("copie de la base : {0}")]
+    #[error("database copy: {0}")]
     Copy(String),
+    /// `essbot db backup` could not back the database up; the text says why and what to do.
+    #[error("database backup: {0}")]
+    Backup(String),
 }
 
 /// Handle on the database; cheap to clone (a connection pool and a few shared values).
