@@ -89,11 +89,13 @@ pub struct AlertStatus {
     pub deliveries: Vec<DeliveryStatus>,
 }
 
-/// How long a delivery claimed by one process stays out of another's reach: three times the
-/// channels' timeout (`channel::DEFAULT_TIMEOUT`, 20 s), so that the send of an instance that
-/// lost its lock, still running, ends before a successor may take the delivery over. A claim
-/// older than that was left by a process that died mid-send: the alert is sent again (see the
-/// module docs of `alerts`, "exactly once").
+/// How long a delivery claimed by one process stays out of another's reach while that process
+/// may still be running: three times the channels' timeout (`channel::DEFAULT_TIMEOUT`, 20 s),
+/// so that the send of an instance that lost its lock, still running, ends before a successor
+/// takes the delivery over. A claim by an instance known to be gone (no session left on the
+/// server; with SQLite, any earlier process) is taken over at once. Either way the alert goes
+/// again, with the same Message-ID or Idempotency-Key (see the module docs of `alerts`,
+/// "exactly once").
 pub const CLAIM: chrono::Duration = chrono::Duration::seconds(60);
 
 /// At most this many deliveries per call, so that a long backlog cannot stall a cycle; the
@@ -223,14 +225,26 @@ impl AlertLedger {
             .due_deliveries(&kinds, now, stale_before, BATCH)
             .await?;
 
+        let mut gone: Vec<String> = Vec::new();
         for row in due {
             let Some(channel) = unique.iter().find(|c| c.kind().as_str() == row.channel) else {
                 continue;
             };
             let key = row.alert.key.clone();
+            // Claimed lately by another instance: taken over only if that one is gone (it died
+            // during the send), never while it may still be sending.
+            let take_over = match row.claimed_by {
+                Some(by) if gone.contains(&by) => Some(by),
+                Some(by) if store.instance_alive(&by).await? => continue,
+                Some(by) => {
+                    gone.push(by.clone());
+                    Some(by)
+                }
+                None => None,
+            };
             // Claim the delivery so that a concurrent process skips it while we send.
             if !store
-                .claim_delivery(&key, &row.channel, now, stale_before)
+                .claim_delivery(&key, &row.channel, now, stale_before, take_over.as_deref())
                 .await?
             {
                 continue;

@@ -29,6 +29,9 @@ pub type NewAlert = AlertRecord;
 pub struct DueDelivery {
     pub channel: String,
     pub alert: AlertRecord,
+    /// The instance that claimed it less than a lease ago and never recorded the outcome
+    /// (another one: see [`Store::due_deliveries`]); `None` when it is free to claim.
+    pub claimed_by: Option<String>,
 }
 
 /// Where one alert stands on one channel.
@@ -103,8 +106,10 @@ impl Store {
         Ok(())
     }
 
-    /// Deliveries on `channels` due at `now` and not claimed (or claimed before `stale_before`
-    /// by an instance that never recorded the outcome), oldest alert first, at most `limit`.
+    /// Deliveries on `channels` due at `now`, oldest alert first, at most `limit`: those not
+    /// claimed, or claimed before `stale_before` by an instance that never recorded the
+    /// outcome, and those claimed since by another instance ([`DueDelivery::claimed_by`]: the
+    /// caller takes them over only if that instance is gone, [`Store::instance_alive`]).
     ///
     /// # Errors
     /// Database failures.
@@ -119,20 +124,23 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT d.channel, l.key, l.recipient, l.subject, l.body, l.dossier_url, l.payload
+            "SELECT d.channel, l.key, l.recipient, l.subject, l.body, l.dossier_url, l.payload,
+                    CASE WHEN d.claimed_at IS NULL OR d.claimed_at <= $2 THEN NULL
+                         ELSE d.claimed_by END AS live_claim
              FROM alert_delivery d JOIN alert_ledger l ON l.key = d.alert_key
              WHERE d.status = 'pending' AND d.next_attempt_at <= $1
-               AND (d.claimed_at IS NULL OR d.claimed_at <= $2)
+               AND (d.claimed_at IS NULL OR d.claimed_at <= $2 OR d.claimed_by <> $4)
                AND d.channel IN ({})
              ORDER BY l.enqueued_at, l.key, d.channel
              LIMIT $3",
-            placeholders(4, channels.len())
+            placeholders(5, channels.len())
         );
         // Only placeholders are spliced in: the values are bound.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(format_ts(now))
             .bind(format_ts(stale_before))
-            .bind(limit);
+            .bind(limit)
+            .bind(&Instance::current().id);
         for c in channels {
             q = q.bind(*c);
         }
@@ -142,6 +150,7 @@ impl Store {
                 Ok(DueDelivery {
                     channel: r.try_get("channel")?,
                     alert: alert_from_row(r)?,
+                    claimed_by: r.try_get("live_claim")?,
                 })
             })
             .collect()
@@ -149,8 +158,9 @@ impl Store {
 
     /// Claims the delivery of `key` on `channel` for this instance, in the database, before it
     /// goes out: false when another process claimed it (or it was sent) meanwhile. A claim
-    /// older than `stale_before` was left by an instance that died during the send: it is taken
-    /// over, counted as an attempt and noted in `last_error`.
+    /// older than `stale_before`, or one of `take_over` (an instance known to be gone), was
+    /// left by an instance that died during the send: it is taken over, counted as an attempt
+    /// and noted in `last_error`.
     ///
     /// # Errors
     /// Database failures, [`StoreError::NotActive`] (then nothing may be sent).
@@ -160,6 +170,7 @@ impl Store {
         channel: &str,
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
+        take_over: Option<&str>,
     ) -> Result<bool, StoreError> {
         let now = format_ts(now);
         let mut tx = self.write_tx().await?;
@@ -169,7 +180,8 @@ impl Store {
                  last_error = CASE WHEN claimed_at IS NULL THEN last_error ELSE $6 END,
                  claimed_by = $4, claimed_at = $3
              WHERE alert_key = $1 AND channel = $2 AND status = 'pending'
-               AND next_attempt_at <= $3 AND (claimed_at IS NULL OR claimed_at <= $5)",
+               AND next_attempt_at <= $3
+               AND (claimed_at IS NULL OR claimed_at <= $5 OR claimed_by = $7)",
         )
         .bind(key)
         .bind(channel)
@@ -177,6 +189,7 @@ impl Store {
         .bind(&Instance::current().id)
         .bind(format_ts(stale_before))
         .bind(INTERRUPTED)
+        .bind(take_over)
         .execute(&mut *tx)
         .await?
         .rows_affected();

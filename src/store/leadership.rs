@@ -46,6 +46,20 @@ fn advisory_lock() -> &'static PgAdvisoryLock {
     LOCK.get_or_init(|| PgAdvisoryLock::new("essbot"))
 }
 
+/// The `application_name` of an instance's pooled sessions (PostgreSQL keeps 63 bytes).
+pub(super) fn session_name(instance: &str) -> String {
+    let mut name = format!("essbot {instance}");
+    name.truncate(63);
+    name
+}
+
+/// The `application_name` of an instance's lock session.
+fn lock_session_name(instance: &str) -> String {
+    let mut name = format!("essbot-lock {instance}");
+    name.truncate(63);
+    name
+}
+
 /// This process, as the `instances` table and `essbot status` show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
@@ -192,6 +206,28 @@ impl Store {
             since: parse_opt_ts("leadership.since", row.try_get("since")?)?,
             instances,
         })
+    }
+
+    /// Whether instance `id` still runs: PostgreSQL, it has a session open on the server
+    /// (`pg_stat_activity`, where every instance's sessions carry its id); SQLite, it is this
+    /// process (the file lock lets only one run).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn instance_alive(&self, id: &str) -> Result<bool, StoreError> {
+        if id == Instance::current().id {
+            return Ok(true);
+        }
+        if self.backend() == Backend::Sqlite {
+            return Ok(false);
+        }
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name IN ($1, $2))",
+        )
+        .bind(session_name(id))
+        .bind(lock_session_name(id))
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Becomes the active instance: increments the term, records this instance as its holder
@@ -365,7 +401,7 @@ impl Leadership {
         let _ = self.store.heartbeat(Role::Stopped, now).await;
     }
 
-    /// Opens the lock connection: outside the pool, named `essbot lock` in
+    /// Opens the lock connection: outside the pool, named `essbot-lock <instance>` in
     /// `pg_stat_activity`, with server-side TCP keepalives so that the server notices a lost
     /// client (and releases the lock) within about 20 s.
     async fn connect(&self) -> Result<PgConnection, StoreError> {
@@ -378,7 +414,7 @@ impl Leadership {
             return Err(StoreError::NotActive);
         };
         let mut options = PgConnectOptions::from_url(pg).map_err(open_err)?;
-        options = options.application_name("essbot lock");
+        options = options.application_name(&lock_session_name(&Instance::current().id));
         let mut conn = tokio::time::timeout(Duration::from_secs(30), options.connect())
             .await
             .map_err(|_| open_err(sqlx::Error::PoolTimedOut))?

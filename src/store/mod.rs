@@ -301,8 +301,9 @@ async fn connect_pool(url: &DatabaseUrl, read_only: bool) -> Result<AnyPool, Sto
                 .map_err(open_err)
         }
         DatabaseUrl::Postgres { .. } => {
-            let any = AnyConnectOptions::from_url(&url.with_application_name("essbot"))
-                .map_err(open_err)?;
+            let name = leadership::session_name(&leadership::Instance::current().id);
+            let any =
+                AnyConnectOptions::from_url(&url.with_application_name(&name)).map_err(open_err)?;
             AnyPoolOptions::new()
                 .max_connections(POOL_SIZE)
                 .after_connect(move |conn, _| {

@@ -111,15 +111,22 @@ impl DatabaseUrl {
         }
     }
 
-    /// The PostgreSQL URL with `application_name` set unless it is already (it names essbot's
-    /// sessions in `pg_stat_activity`).
+    /// The PostgreSQL URL with `application_name` set to `name` (replacing any): it names the
+    /// instance's sessions in `pg_stat_activity`, which is how another instance tells whether
+    /// this one is still alive.
     pub(super) fn with_application_name(&self, name: &str) -> url::Url {
         match self {
             Self::Postgres { url } => {
                 let mut url = url.clone();
-                if !url.query_pairs().any(|(k, _)| k == "application_name") {
-                    url.query_pairs_mut().append_pair("application_name", name);
-                }
+                let others: Vec<(String, String)> = url
+                    .query_pairs()
+                    .filter(|(k, _)| k != "application_name")
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                url.query_pairs_mut()
+                    .clear()
+                    .extend_pairs(others)
+                    .append_pair("application_name", name);
                 url
             }
             Self::Sqlite { url, .. } => url::Url::parse(url)

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 /// What the SMTP server does with the next transactions.
 #[derive(Debug, Clone, Copy)]
-enum SmtpFault {
+pub(crate) enum SmtpFault {
     /// Refuse the next RCPT TO with this code.
     Rcpt(u16),
     /// Refuse the next DATA command with this code.
@@ -38,10 +38,10 @@ enum SmtpFault {
 
 /// One message the server accepted (answered 250 after DATA).
 #[derive(Debug, Clone)]
-struct Received {
-    envelope_from: String,
-    envelope_to: Vec<String>,
-    raw: Vec<u8>,
+pub(crate) struct Received {
+    pub envelope_from: String,
+    pub envelope_to: Vec<String>,
+    pub raw: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -120,13 +120,13 @@ impl Handler for SmtpHandler {
 }
 
 /// An SMTP server on its own thread, for the life of the test process.
-struct SmtpServer {
-    port: u16,
+pub(crate) struct SmtpServer {
+    pub port: u16,
     shared: Arc<Mutex<SmtpShared>>,
 }
 
 impl SmtpServer {
-    fn start(faults: &[SmtpFault]) -> Self {
+    pub(crate) fn start(faults: &[SmtpFault]) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Mutex::new(SmtpShared {
@@ -150,19 +150,19 @@ impl SmtpServer {
         Self { port, shared }
     }
 
-    fn settings(&self) -> EmailSettings {
+    pub(crate) fn settings(&self) -> EmailSettings {
         email_settings(self.port)
     }
 
-    fn accepted(&self) -> Vec<Received> {
+    pub(crate) fn accepted(&self) -> Vec<Received> {
         self.shared.lock().unwrap().accepted.clone()
     }
 
-    fn transactions(&self) -> usize {
+    pub(crate) fn transactions(&self) -> usize {
         self.shared.lock().unwrap().transactions
     }
 
-    fn push_fault(&self, fault: SmtpFault) {
+    pub(crate) fn push_fault(&self, fault: SmtpFault) {
         self.shared.lock().unwrap().faults.push_back(fault);
     }
 }
@@ -193,13 +193,13 @@ struct HookShared {
     calls: Vec<(HeaderMap, Value, u16)>,
 }
 
-struct HookServer {
-    url: reqwest::Url,
+pub(crate) struct HookServer {
+    pub url: reqwest::Url,
     shared: Arc<Mutex<HookShared>>,
 }
 
 impl HookServer {
-    async fn start(statuses: &[u16]) -> Self {
+    pub(crate) async fn start(statuses: &[u16]) -> Self {
         let shared = Arc::new(Mutex::new(HookShared {
             statuses: statuses.iter().copied().collect(),
             ..HookShared::default()
@@ -216,7 +216,7 @@ impl HookServer {
         }
     }
 
-    fn channel(&self) -> Channel {
+    pub(crate) fn channel(&self) -> Channel {
         Channel::Webhook(
             WebhookChannel::new(&WebhookSettings {
                 url: self.url.clone(),
@@ -225,12 +225,12 @@ impl HookServer {
         )
     }
 
-    fn calls(&self) -> Vec<(HeaderMap, Value, u16)> {
+    pub(crate) fn calls(&self) -> Vec<(HeaderMap, Value, u16)> {
         self.shared.lock().unwrap().calls.clone()
     }
 
     /// Bodies of the calls answered 2xx.
-    fn delivered(&self) -> Vec<Value> {
+    pub(crate) fn delivered(&self) -> Vec<Value> {
         self.calls()
             .into_iter()
             .filter(|(_, _, status)| (200..300).contains(status))
@@ -297,7 +297,7 @@ fn echeance_ars() -> Alert {
     }
 }
 
-fn parse(raw: &[u8]) -> mail_parser::Message<'_> {
+pub(crate) fn parse(raw: &[u8]) -> mail_parser::Message<'_> {
     MessageParser::default()
         .parse(raw)
         .expect("a parsable e-mail")

@@ -240,3 +240,11 @@ pub fn demo_config_text(dir: &std::path::Path, endpoint: &str) -> String {
             &format!("sqlite://{}", dir.join("essbot.db").display()),
         )
 }
+
+/// [`demo_config_text`] with the database at `url` instead of a file in `dir`.
+pub fn demo_config_on(dir: &std::path::Path, endpoint: &str, url: &str) -> String {
+    demo_config_text(dir, endpoint).replace(
+        &format!("sqlite://{}", dir.join("essbot.db").display()),
+        url,
+    )
+}

@@ -10,6 +10,7 @@ mod daemon;
 mod ds_client;
 mod faults;
 mod graphql_documents;
+mod instances;
 mod ledger;
 mod pg;
 mod rulebook;
