@@ -1115,6 +1115,31 @@ pas_un_champ = "X"
     }
 
     #[test]
+    fn database_urls_name_sqlite_or_postgres_and_are_never_printed_whole() {
+        for (url, ok) in [
+            ("sqlite:///var/lib/essbot/essbot.db", true),
+            (
+                "postgres://essbot:s3cr3t@db.example:5432/essbot?sslmode=verify-full",
+                true,
+            ),
+            ("postgresql://db.example/essbot", true),
+            ("mysql://essbot:s3cr3t@db.example/essbot", false),
+            ("sqlite://", false),
+        ] {
+            let res = load(
+                &Source::Text(DEMO_CONFIG.into()),
+                &env(&[("ESSBOT__DATABASE__URL", url)]),
+            );
+            assert_eq!(res.is_ok(), ok, "{url}: {res:?}");
+            let shown = match res {
+                Ok(s) => format!("{s:?}"),
+                Err(e) => e.to_string(),
+            };
+            assert!(!shown.contains("s3cr3t"), "{shown}");
+        }
+    }
+
+    #[test]
     fn champ_references() {
         assert_eq!(
             "id:Q2hhbXAtMQ==".parse::<ChampRef>().unwrap(),

@@ -129,7 +129,10 @@ impl Store {
                 }
                 q.execute(&mut *dst).await?;
             }
-            if t.columns.iter().any(|(c, _)| c == "id") {
+            if t.columns
+                .iter()
+                .any(|(c, k)| c == "id" && *k == Kind::Integer)
+            {
                 // The identity sequence resumes after the copied ids (no-op without one).
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT setval(seq, COALESCE((SELECT MAX(id) FROM {0}), 0) + 1, false) > 0

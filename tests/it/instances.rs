@@ -642,3 +642,208 @@ async fn sigkill_of_the_active_instance_mid_cycle_loses_nothing_and_sends_nothin
         r.unwrap();
     }
 }
+
+/// The demo data set synced, checked, written and alerted on SQLite by in-process cycles,
+/// with a manual milestone event: a store with every table filled.
+async fn filled_sqlite_store(env: &TestEnv, hook: &HookServer) {
+    use essbot::cycle::{self, Services};
+    let mut settings = env.settings.clone();
+    settings.alerts.webhook = Some(essbot::config::WebhookSettings {
+        url: hook.url.clone(),
+    });
+    let services = Services::with_store(
+        settings,
+        env.store.clone(),
+        std::sync::Arc::new(env.clock.clone()),
+    )
+    .unwrap();
+    let report = cycle::run_once(&services, &tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, "ok", "{:?}", report.errors);
+    let now = Utc::now();
+    env.store
+        .append_events(&[Event {
+            project: 1,
+            kind: EventKind::AmorcageContractSigned,
+            effective: now.date_naive(),
+            source: EventSource::Manual,
+            author: "agent.ars@example".into(),
+            recorded_at: now,
+            reason: Some("contrat signé en main propre".into()),
+        }])
+        .await
+        .unwrap();
+    // The event moves project 1's next deadline: written now, before the copy.
+    let report = cycle::run_once(&services, &tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, "ok", "{:?}", report.errors);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_copy_moves_a_sqlite_store_into_an_empty_postgres_database() {
+    let Some(pg) = TestDb::postgres().await else {
+        return;
+    };
+    let env = TestEnv::spawn().await;
+    let hook = HookServer::start(&[]).await;
+    filled_sqlite_store(&env, &hook).await;
+    let cfg = env.dir.path().join("essbot.toml");
+    std::fs::write(
+        &cfg,
+        crate::helpers::demo_config_text(env.dir.path(), &env.sandbox.url()),
+    )
+    .unwrap();
+    // A password in the URL (the test server trusts anyone): never printed.
+    let mut to = url::Url::parse(&pg.url(env.dir.path())).unwrap();
+    to.set_password(Some("s3cret-pw")).unwrap();
+    let copy = |to: String| {
+        let mut c = essbot(&cfg);
+        c.args(["db", "copy", "--to", &to]);
+        c
+    };
+
+    // Refused while essbot runs on the SQLite file.
+    {
+        let _daemon = essbot::lock::InstanceLock::for_database(&env.settings.database.url)
+            .unwrap()
+            .unwrap();
+        let out = output(copy(to.to_string())).await;
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            text(&out.stderr).contains("stop essbot"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+
+    let out = output(copy(to.to_string())).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("row counts match"), "{stdout}");
+    for table in [
+        "dossiers",
+        "dossier_history",
+        "checks",
+        "findings",
+        "outbox",
+        "alert_ledger",
+        "alert_delivery",
+        "milestone_events",
+        "cycles",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.trim_start().starts_with(table)),
+            "{table} not listed:\n{stdout}"
+        );
+    }
+    let shown = pg.url(env.dir.path());
+    assert!(stdout.contains(&format!("url = \"{shown}\"")), "{stdout}");
+    assert!(
+        !format!("{stdout}{}", text(&out.stderr)).contains("s3cret-pw"),
+        "the password was printed"
+    );
+
+    // The copy is the same store: reports, history, the audit trail, the outbox...
+    let copied = Store::open(&shown).await.unwrap();
+    let stored = env.store.stored_checks().await.unwrap();
+    assert_eq!(stored.len(), 32);
+    let again = copied.stored_checks().await.unwrap();
+    assert_eq!(
+        stored
+            .iter()
+            .map(|c| (c.dossier, &c.report_text))
+            .collect::<Vec<_>>(),
+        again
+            .iter()
+            .map(|c| (c.dossier, &c.report_text))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        env.store.history(1).await.unwrap(),
+        copied.history(1).await.unwrap()
+    );
+    assert_eq!(
+        env.store.events().await.unwrap(),
+        copied.events().await.unwrap()
+    );
+    assert_eq!(copied.outbox_open_count().await.unwrap(), 0);
+    // ...and essbot carries on from it: nothing to write again, new rows after the copied ids.
+    let last = env.store.last_cycle().await.unwrap().unwrap();
+    let mut settings = env.settings.clone();
+    settings.database.url = shown.clone();
+    settings.alerts.webhook = Some(essbot::config::WebhookSettings {
+        url: hook.url.clone(),
+    });
+    let services = essbot::cycle::Services::with_store(
+        settings,
+        copied.clone(),
+        std::sync::Arc::new(env.clock.clone()),
+    )
+    .unwrap();
+    let (writes, alerts) = (env.sandbox.mutations().len(), hook.calls().len());
+    let report = essbot::cycle::run_once(&services, &tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, "ok", "{:?}", report.errors);
+    assert_eq!(report.cycle, last.id + 1);
+    assert_eq!(
+        env.sandbox.mutations().len(),
+        writes,
+        "rewrote after the copy"
+    );
+    assert_eq!(hook.calls().len(), alerts, "alerted again after the copy");
+
+    // Into a database that is not empty: refused.
+    let out = output(copy(to.to_string())).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not empty"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_backup_of_postgres_runs_pg_dump_or_says_how() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let env = TestEnv::spawn_on(db).await;
+    let mut url = url::Url::parse(&env.db.url(env.dir.path())).unwrap();
+    url.set_password(Some("s3cret-pw")).unwrap();
+    let cfg = env.dir.path().join("essbot.toml");
+    std::fs::write(
+        &cfg,
+        demo_config_on(env.dir.path(), &env.sandbox.url(), url.as_str()),
+    )
+    .unwrap();
+    let dump = env.dir.path().join("essbot.dump");
+    let backup = |path: Option<&str>| {
+        let mut c = essbot(&cfg);
+        c.args(["db", "backup"]).arg(&dump);
+        if let Some(p) = path {
+            c.env("PATH", p);
+        }
+        c
+    };
+
+    // Without pg_dump: exit 1, and the message says what to install and what to run.
+    let out = output(backup(Some(""))).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("pg_dump is not installed"), "{stderr}");
+    assert!(stderr.contains("pg_dump --format=custom"), "{stderr}");
+    assert!(!stderr.contains("s3cret-pw"), "{stderr}");
+    assert!(!dump.exists());
+
+    // With it: a custom-format archive of the database.
+    let out = output(backup(None)).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("pg_restore"), "{stdout}");
+    assert!(!stdout.contains("s3cret-pw"), "{stdout}");
+    let bytes = std::fs::read(&dump).unwrap();
+    assert!(bytes.starts_with(b"PGDMP"), "not a pg_dump archive");
+}
