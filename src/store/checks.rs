@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{
-    MAX_VARIABLES, Store, StoreError, format_ts, parse_ts, placeholders, row_placeholders,
+    Store, StoreError, format_ts, parse_ts, placeholders, row_placeholders, row_placeholders_from,
 };
 use crate::ds::model::DemarcheDescriptors;
 
@@ -52,6 +52,11 @@ pub struct StoredCheck {
     pub checked_at: String,
 }
 
+/// Rows per multi-row statement (and per padded list): a fixed size, so that the statements
+/// repeat and their prepared form is reused; a statement of a new shape is prepared anew, and a
+/// large one costs more to prepare than to run.
+const ROWS: usize = 64;
+
 impl Store {
     /// The check key of every stored report, by dossier.
     ///
@@ -84,9 +89,10 @@ impl Store {
         }
         let now = format_ts(now);
         let mut tx = self.write_tx().await?;
-
-        const CHECK_VARS: usize = 9;
-        for chunk in checks.chunks(MAX_VARIABLES / CHECK_VARS) {
+        let mut cleared = std::collections::HashSet::new();
+        // Statements of a few fixed shapes, so that their prepared form is reused: padding
+        // rows (dossier -1, which DS never hands out) fill the lists that vary.
+        for chunk in checks.chunks(ROWS) {
             let sql = format!(
                 "INSERT INTO checks (dossier, demarche, check_key, verdict, report_text,
                      report_json, fingerprint, rulebook, checked_at)
@@ -96,7 +102,7 @@ impl Store {
                      verdict = excluded.verdict, report_text = excluded.report_text,
                      report_json = excluded.report_json, fingerprint = excluded.fingerprint,
                      rulebook = excluded.rulebook, checked_at = excluded.checked_at",
-                row_placeholders(chunk.len(), CHECK_VARS)
+                row_placeholders(chunk.len(), 9)
             );
             // Only placeholders are spliced in: the values are bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -113,116 +119,90 @@ impl Store {
                     .bind(&now);
             }
             q.execute(&mut *tx).await?;
-        }
 
-        let findings: Vec<(i64, &NewFinding)> = checks
-            .iter()
-            .flat_map(|c| c.findings.iter().map(move |f| (c.dossier, f)))
-            .collect();
-        const FINDING_VARS: usize = 6;
-        for chunk in findings.chunks(MAX_VARIABLES / FINDING_VARS) {
-            let sql = format!(
-                "INSERT INTO findings (dossier, rule, severity, details, first_seen, last_seen)
-                 VALUES {}
-                 ON CONFLICT (dossier, rule) DO UPDATE SET
-                     severity = excluded.severity, details = excluded.details,
-                     last_seen = excluded.last_seen,
-                     first_seen = CASE WHEN findings.resolved_at IS NULL
-                                       THEN findings.first_seen ELSE excluded.first_seen END,
-                     resolved_at = NULL",
-                row_placeholders(chunk.len(), FINDING_VARS)
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (dossier, f) in chunk {
-                q = q
-                    .bind(*dossier)
-                    .bind(&f.rule)
-                    .bind(f.severity)
-                    .bind(&f.details)
-                    .bind(&now)
-                    .bind(&now);
-            }
-            q.execute(&mut *tx).await?;
-        }
-
-        // Rules that no longer fire on these dossiers are resolved, not deleted.
-        for chunk in checks.chunks(MAX_VARIABLES / 64) {
-            let fired: Vec<(i64, &str)> = chunk
+            let fired: Vec<(i64, &NewFinding)> = chunk
                 .iter()
-                .flat_map(|c| c.findings.iter().map(move |f| (c.dossier, f.rule.as_str())))
+                .flat_map(|c| c.findings.iter().map(move |f| (c.dossier, f)))
                 .collect();
-            let dossiers = placeholders(2, chunk.len());
-            let mut sql = format!(
-                "UPDATE findings SET resolved_at = $1
-                 WHERE resolved_at IS NULL AND dossier IN ({dossiers})"
-            );
-            if !fired.is_empty() && 2 + chunk.len() + 2 * fired.len() <= MAX_VARIABLES {
-                let mut values = String::new();
-                for i in 0..fired.len() {
-                    let at = 2 + chunk.len() + 2 * i;
-                    if i > 0 {
-                        values.push_str(", ");
-                    }
-                    values.push_str(&format!("(${at}, ${})", at + 1));
-                }
-                sql.push_str(&format!(" AND (dossier, rule) NOT IN (VALUES {values})"));
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&now);
-                for c in chunk {
-                    q = q.bind(c.dossier);
-                }
-                for (dossier, rule) in &fired {
-                    q = q.bind(*dossier).bind(*rule);
+            for rows in fired.chunks(ROWS) {
+                let sql = format!(
+                    "INSERT INTO findings (dossier, rule, severity, details, first_seen,
+                         last_seen)
+                     VALUES {}
+                     ON CONFLICT (dossier, rule) DO UPDATE SET
+                         severity = excluded.severity, details = excluded.details,
+                         last_seen = excluded.last_seen,
+                         first_seen = CASE WHEN findings.resolved_at IS NULL
+                                           THEN findings.first_seen ELSE excluded.first_seen END,
+                         resolved_at = NULL",
+                    row_placeholders(rows.len(), 6)
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (dossier, f) in rows {
+                    q = q
+                        .bind(*dossier)
+                        .bind(&f.rule)
+                        .bind(f.severity)
+                        .bind(&f.details)
+                        .bind(&now)
+                        .bind(&now);
                 }
                 q.execute(&mut *tx).await?;
-            } else {
-                // Nothing fired (or too many values for one statement): dossier by dossier.
-                for c in chunk {
-                    let rules: Vec<&str> = c.findings.iter().map(|f| f.rule.as_str()).collect();
-                    let mut sql = String::from(
-                        "UPDATE findings SET resolved_at = $1
-                         WHERE resolved_at IS NULL AND dossier = $2",
-                    );
-                    if !rules.is_empty() {
-                        sql.push_str(&format!(
-                            " AND rule NOT IN ({})",
-                            placeholders(3, rules.len())
-                        ));
-                    }
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(&now)
-                        .bind(c.dossier);
-                    for r in rules {
-                        q = q.bind(r);
-                    }
-                    q.execute(&mut *tx).await?;
-                }
             }
-        }
 
-        // The check requests answered, unless a newer one arrived since it was read.
-        let requested: Vec<(i64, String)> = checks
-            .iter()
-            .filter_map(|c| c.requested_at.map(|at| (c.dossier, format_ts(at))))
-            .collect();
-        let mut cleared = std::collections::HashSet::new();
-        for chunk in requested.chunks(MAX_VARIABLES / 2) {
+            // Rules that no longer fire on these dossiers are resolved, not deleted.
+            let pairs = fired.len().div_ceil(ROWS).max(1) * ROWS;
             let sql = format!(
-                "UPDATE dossiers SET check_requested_at = NULL
-                 FROM (VALUES {}) AS r
-                 WHERE dossiers.number = r.column1 AND dossiers.check_requested_at <= r.column2
-                 RETURNING dossiers.number",
-                row_placeholders(chunk.len(), 2)
+                "UPDATE findings SET resolved_at = $1
+                 WHERE resolved_at IS NULL AND dossier IN ({})
+                   AND (dossier, rule) NOT IN (VALUES {})",
+                placeholders(2, ROWS),
+                row_placeholders_from(2 + ROWS, pairs, 2)
             );
-            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
-            for (number, at) in chunk {
-                q = q.bind(*number).bind(at);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&now);
+            for i in 0..ROWS {
+                q = q.bind(chunk.get(i).map_or(-1, |c| c.dossier));
             }
-            cleared.extend(q.fetch_all(&mut *tx).await?);
+            for i in 0..pairs {
+                q = match fired.get(i) {
+                    Some((dossier, f)) => q.bind(*dossier).bind(f.rule.as_str()),
+                    None => q.bind(-1_i64).bind(""),
+                };
+            }
+            q.execute(&mut *tx).await?;
+
+            // The check requests answered, unless a newer one arrived since it was read.
+            let requested: Vec<(i64, String)> = chunk
+                .iter()
+                .filter_map(|c| c.requested_at.map(|at| (c.dossier, format_ts(at))))
+                .collect();
+            if !requested.is_empty() {
+                let sql = format!(
+                    "UPDATE dossiers SET check_requested_at = NULL
+                     FROM (VALUES {}) AS r
+                     WHERE dossiers.number = r.column1
+                       AND dossiers.check_requested_at <= r.column2
+                     RETURNING dossiers.number",
+                    row_placeholders(ROWS, 2)
+                );
+                let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+                for i in 0..ROWS {
+                    q = match requested.get(i) {
+                        Some((number, at)) => q.bind(*number).bind(at.as_str()),
+                        None => q.bind(-1_i64).bind(""),
+                    };
+                }
+                cleared.extend(q.fetch_all(&mut *tx).await?);
+            }
         }
+        let requested: Vec<i64> = checks
+            .iter()
+            .filter(|c| c.requested_at.is_some())
+            .map(|c| c.dossier)
+            .collect();
         tx.commit().await?;
         Ok(requested
             .into_iter()
-            .map(|(n, _)| n)
             .filter(|n| !cleared.contains(n))
             .collect())
     }

@@ -365,13 +365,18 @@ fn placeholders(first: usize, n: usize) -> String {
 
 /// `($1, …, $width), ($width+1, …), …` for `rows` rows of `width` values.
 fn row_placeholders(rows: usize, width: usize) -> String {
-    let mut out = String::with_capacity(rows * width * 5);
+    row_placeholders_from(1, rows, width)
+}
+
+/// As [`row_placeholders`], numbered from `$first`.
+fn row_placeholders_from(first: usize, rows: usize, width: usize) -> String {
+    let mut out = String::with_capacity(rows * width * 6);
     for r in 0..rows {
         if r > 0 {
             out.push_str(", ");
         }
         out.push('(');
-        out.push_str(&placeholders(1 + r * width, width));
+        out.push_str(&placeholders(first + r * width, width));
         out.push(')');
     }
     out

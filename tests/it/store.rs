@@ -589,3 +589,93 @@ both_backends! {
         assert_eq!(store.last_cycle().await.unwrap().unwrap().id, second);
     }
 }
+
+both_backends! {
+    #[tokio::test]
+    async fn findings_are_resolved_when_their_rule_stops_firing_and_reopened_when_it_fires_again(db) {
+        use essbot::store::{NewCheck, NewFinding};
+        let t = temp_store_on(db).await;
+        let store = t.store.clone();
+        let state = SyncState::new(D);
+        // 70 dossiers: more than one statement's worth of rows.
+        let dossiers: Vec<_> = (1..=70)
+            .map(|n| dossier(n, "2026-01-10T10:00:00+01:00", "x", DossierState::EnConstruction))
+            .collect();
+        apply(&store, &dossiers, &state).await;
+        let requested = store.dossier(1).await.unwrap().unwrap().check_requested_at;
+        let check = |n: i64, rules: &[&str]| NewCheck {
+            dossier: n,
+            demarche: D,
+            key: format!("k{}", rules.len()),
+            verdict: "non_conforme",
+            report_text: "rapport".into(),
+            report_json: "{}".into(),
+            fingerprint: "f".into(),
+            rulebook: "1".into(),
+            findings: rules
+                .iter()
+                .map(|r| NewFinding {
+                    rule: (*r).into(),
+                    severity: "bloquant",
+                    details: "[]".into(),
+                })
+                .collect(),
+            requested_at: requested,
+        };
+        let open = |n: i64| {
+            let store = store.clone();
+            async move {
+                let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+                    "SELECT rule, first_seen, resolved_at FROM findings WHERE dossier = $1
+                     ORDER BY rule",
+                )
+                .bind(n)
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+                rows
+            }
+        };
+        let t1 = utc("2026-02-01T08:00:00Z");
+        let first: Vec<_> = (1..=70).map(|n| check(n, &["A", "B"])).collect();
+        assert!(store.save_checks(&first, t1).await.unwrap().is_empty());
+        assert!(store.pending_checks(D).await.unwrap().is_empty(), "requests cleared");
+        assert_eq!(store.check_keys().await.unwrap().len(), 70);
+
+        // B stops firing on every dossier: resolved, not deleted; A keeps its first sighting.
+        let t2 = utc("2026-02-02T08:00:00Z");
+        let second: Vec<_> = (1..=70).map(|n| check(n, &["A"])).collect();
+        store.save_checks(&second, t2).await.unwrap();
+        for n in [1, 64, 65, 70] {
+            let rows = open(n).await;
+            assert_eq!(rows.len(), 2, "{rows:?}");
+            assert_eq!(rows[0].0, "A");
+            assert_eq!(rows[0].1, "2026-02-01T08:00:00.000000Z");
+            assert_eq!(rows[0].2, None);
+            assert_eq!(rows[1].0, "B");
+            assert_eq!(rows[1].2.as_deref(), Some("2026-02-02T08:00:00.000000Z"));
+        }
+        // Nothing fires on dossier 3 any more; B fires again on dossier 2, seen anew.
+        let t3 = utc("2026-02-03T08:00:00Z");
+        store
+            .save_checks(&[check(3, &[]), check(2, &["A", "B"])], t3)
+            .await
+            .unwrap();
+        assert!(open(3).await.iter().all(|r| r.2.is_some()));
+        let two = open(2).await;
+        assert_eq!(two[1].1, "2026-02-03T08:00:00.000000Z");
+        assert_eq!(two[1].2, None);
+
+        // A request newer than the one the check answers stays.
+        let mut late = check(4, &["A"]);
+        late.requested_at = Some(utc("2026-01-01T00:00:00Z"));
+        apply(
+            &store,
+            &[dossier(4, "2026-01-12T10:00:00+01:00", "changé", DossierState::EnConstruction)],
+            &state,
+        )
+        .await;
+        assert_eq!(store.save_checks(&[late], t3).await.unwrap(), vec![4]);
+        assert_eq!(store.pending_checks(D).await.unwrap(), vec![4]);
+    }
+}
