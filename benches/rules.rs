@@ -1,12 +1,16 @@
 //! How long the rulebook takes over 10 000 stored lettres d'intention (about 30 champs each),
 //! on one core: the target is under one second for `rules::check_batch`.
 //!
-//! The dossiers come from the sandbox's synthetic generator, synced into a fresh SQLite file by
-//! the real sync, so that they are exactly what the pre-check reads in production. Phases:
-//! decoding the stored JSON into dossiers; building the other known projects (what LI-TERR-02
-//! compares every dossier with, all 10 000 of them); `check_batch` alone (pure); then the whole
-//! `precheck::run` (decode, evaluate, store every report and finding), first on a fresh store
-//! and then again with nothing changed.
+//! The dossiers come from the sandbox's synthetic generator, synced by the real sync into a
+//! fresh SQLite file and a fresh PostgreSQL database, so that they are exactly what the
+//! pre-check reads in production. Phases: decoding the stored JSON into dossiers; building the
+//! other known projects (what LI-TERR-02 compares every dossier with, all 10 000 of them);
+//! `check_batch` alone (pure); then, on each backend, the whole `precheck::run` (read, decode,
+//! evaluate, store every report and finding), first on a fresh store (target: at least 2 000
+//! dossiers a second) and then again with nothing changed.
+//!
+//! PostgreSQL is found as the tests find it (`ESSBOT_TEST_POSTGRES_URL`, else a throw-away
+//! cluster from the machine's `initdb`, see `tests/it/pg.rs`); without one, its column says so.
 //!
 //! Run with `cargo bench --bench rules` (`-- 2000` for another number of dossiers).
 
@@ -22,6 +26,10 @@ use essbot::precheck;
 use essbot::rules::{self, KnownProject, KnownProjects, ReferenceData, RuleContext, Verdict};
 use essbot::store::Store;
 use essbot::sync::sync_demarche;
+
+#[path = "../tests/it/pg.rs"]
+#[allow(dead_code)]
+mod pg;
 
 const DEMARCHE: i64 = 1001;
 
@@ -53,18 +61,26 @@ async fn main() -> anyhow::Result<()> {
     settings.demarches.retain(|d| d.number == DEMARCHE);
     let demarche = settings.demarches[0].clone();
 
-    // Set-up, not timed: sync into SQLite, resolve the mapping, load the reference data.
+    // Set-up, not timed: sync into each backend, resolve the mapping, load the reference data.
     let client = DsClient::new(&settings.ds)?;
-    let store = Store::connect(&settings.database).await?;
-    let synced = sync_demarche(
-        &client,
-        &store,
-        &demarche,
-        &SystemClock,
-        Duration::from_secs(86_400),
-    )
-    .await?;
-    anyhow::ensure!(synced.new.len() == count, "every dossier stored");
+    let postgres = pg::PgDatabase::create().await;
+    let mut stores = vec![("SQLite", Store::connect(&settings.database).await?)];
+    match &postgres {
+        Some(db) => stores.push(("PostgreSQL", Store::open(&db.url).await?)),
+        None => println!("PostgreSQL: no server, its rows are left out"),
+    }
+    for (_, store) in &stores {
+        let synced = sync_demarche(
+            &client,
+            store,
+            &demarche,
+            &SystemClock,
+            Duration::from_secs(86_400),
+        )
+        .await?;
+        anyhow::ensure!(synced.new.len() == count, "every dossier stored");
+    }
+    let store = &stores[0].1;
     let mapping = demarche.resolve(&client.demarche_descriptors(DEMARCHE).await?)?;
     let reference = ReferenceData::load(&settings.reference)?;
     let now = Utc::now();
@@ -74,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
         "essbot rules bench: {count} stored lettres d'intention, one core (current-thread runtime)"
     );
     println!();
-    println!("{:<44} {:>10} {:>14}", "phase", "wall", "dossiers/s");
+    println!("{:<48} {:>10} {:>14}", "phase", "wall", "dossiers/s");
 
     let stored = store.dossiers_of(DEMARCHE).await?;
     let started = Instant::now();
@@ -125,20 +141,25 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let mappings = BTreeMap::from([(DEMARCHE, mapping.clone())]);
-    let started = Instant::now();
-    let first = precheck::run(&store, &settings, &reference, &mappings, today, now).await?;
-    row(
-        "precheck::run, fresh store (all saved)",
-        started.elapsed(),
-        first.checked.len(),
-    );
-    let started = Instant::now();
-    let again = precheck::run(&store, &settings, &reference, &mappings, today, now).await?;
-    row(
-        "precheck::run, nothing changed",
-        started.elapsed(),
-        again.unchanged,
-    );
+    let mut rates = Vec::new();
+    for (backend, store) in &stores {
+        let started = Instant::now();
+        let first = precheck::run(store, &settings, &reference, &mappings, today, now).await?;
+        let wall = started.elapsed();
+        row(
+            &format!("{backend}: precheck::run, fresh store"),
+            wall,
+            first.checked.len(),
+        );
+        rates.push((*backend, first.checked.len() as f64 / wall.as_secs_f64()));
+        let started = Instant::now();
+        let again = precheck::run(store, &settings, &reference, &mappings, today, now).await?;
+        row(
+            &format!("{backend}: precheck::run, nothing changed"),
+            started.elapsed(),
+            again.unchanged,
+        );
+    }
 
     println!();
     println!(
@@ -150,12 +171,21 @@ async fn main() -> anyhow::Result<()> {
             "OVER TARGET"
         }
     );
-    store.close().await;
+    for (backend, rate) in rates {
+        println!(
+            "{backend}: first pre-check saves {rate:.0} dossiers/s (target ≥ 2 000: {})",
+            if rate >= 2000.0 { "met" } else { "NOT MET" }
+        );
+    }
+    for (_, store) in &stores {
+        store.close().await;
+    }
+    drop(postgres);
     sandbox.shutdown().await;
     Ok(())
 }
 
 fn row(phase: &str, wall: Duration, dossiers: usize) {
     let rate = dossiers as f64 / wall.as_secs_f64().max(1e-9);
-    println!("{phase:<44} {:>8.3} s {rate:>14.0}", wall.as_secs_f64());
+    println!("{phase:<48} {:>8.3} s {rate:>14.0}", wall.as_secs_f64());
 }

@@ -1,8 +1,9 @@
 //! Full sync of 10 000 realistic dossiers (about 30 champs each) from the sandbox on loopback,
 //! side by side with a baseline that fetches the same pages with the same HTTP client
 //! (reqwest) and throws them away, and with essbot's client decoding them without storing:
-//! what essbot adds on top of the transfer itself (decoding, then hashing and SQLite writes,
-//! one transaction per page).
+//! what essbot adds on top of the transfer itself (decoding, then hashing and store writes,
+//! one transaction per page), into SQLite and into PostgreSQL. Targets: the full sync at most
+//! 1.15 × the baseline into SQLite, 1.3 × into PostgreSQL; peak RSS under 64 MB.
 //!
 //! Run with `cargo bench --bench sync` (`-- 2000` for another number of dossiers, `-- 10000 3`
 //! to repeat each phase three times). Prints wall time, requests (as counted by the sandbox)
@@ -11,8 +12,10 @@
 //! Every figure is a process's own: the bench re-executes itself, once as the sandbox (which
 //! holds the data set and renders the pages), then once per phase, so that each phase's peak
 //! RSS (`VmHWM`) is that of a process that did nothing else. The phases run one after the
-//! other against the same sandbox; the two essbot syncs share a SQLite file in a temporary
-//! folder.
+//! other against the same sandbox; the two essbot syncs of a backend share its database: a
+//! SQLite file in a temporary folder, a fresh PostgreSQL database per round (found as the tests
+//! find a server: `ESSBOT_TEST_POSTGRES_URL`, else a throw-away cluster, see `tests/it/pg.rs`;
+//! without one, its rows are left out).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -32,6 +35,10 @@ use essbot::sync::sync_demarche;
 use graphql_client::GraphQLQuery;
 use serde_json::Value;
 
+#[path = "../tests/it/pg.rs"]
+#[allow(dead_code)]
+mod pg;
+
 const DEMARCHE: i64 = 1001;
 /// First argument of the child processes.
 const SANDBOX_ROLE: &str = "__sandbox";
@@ -45,7 +52,7 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some(SANDBOX_ROLE) => runtime.block_on(sandbox(number_arg(&args[1..], 10_000))),
         Some(PHASE_ROLE) => match &args[1..] {
-            [phase, url, db] => runtime.block_on(phase_child(phase, url, Path::new(db))),
+            [phase, url, db] => runtime.block_on(phase_child(phase, url, db)),
             _ => bail!("usage: {PHASE_ROLE} PHASE URL DB"),
         },
         // `cargo bench` passes `--bench`: numbers are the only arguments read here.
@@ -53,7 +60,7 @@ fn main() -> anyhow::Result<()> {
             let mut numbers = args.iter().filter_map(|a| a.parse::<usize>().ok());
             let count = numbers.next().unwrap_or(10_000);
             let rounds = numbers.next().unwrap_or(1).max(1);
-            orchestrate(count, rounds)
+            orchestrate(&runtime, count, rounds)
         }
     }
 }
@@ -63,7 +70,11 @@ fn number_arg(args: &[String], default: usize) -> usize {
 }
 
 /// Starts the sandbox process, then runs each phase in its own process and prints the table.
-fn orchestrate(count: usize, rounds: usize) -> anyhow::Result<()> {
+fn orchestrate(
+    runtime: &tokio::runtime::Runtime,
+    count: usize,
+    rounds: usize,
+) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     let mut sandbox = SandboxProcess::spawn(&exe, count)?;
     let dir = tempfile::tempdir()?;
@@ -76,25 +87,64 @@ fn orchestrate(count: usize, rounds: usize) -> anyhow::Result<()> {
     println!("each phase runs in its own process; peak RSS is that process's VmHWM");
     println!();
     println!(
-        "{:<36} {:>10} {:>9} {:>12} {:>14}",
+        "{:<40} {:>10} {:>9} {:>12} {:>14}",
         "phase", "wall", "requests", "dossiers/s", "peak RSS (kB)"
     );
-    let mut ratios = Vec::new();
-    for round in 0..rounds {
+    let mut ratios: Vec<(&str, f64)> = Vec::new();
+    let mut peaks: Vec<(&str, u64)> = Vec::new();
+    let mut no_postgres = false;
+    for _ in 0..rounds {
         let mut baseline = None;
-        if round > 0 {
-            std::fs::remove_file(&db).ok();
-            std::fs::remove_file(db.with_extension("db-wal")).ok();
-            std::fs::remove_file(db.with_extension("db-shm")).ok();
+        std::fs::remove_file(&db).ok();
+        std::fs::remove_file(db.with_extension("db-wal")).ok();
+        std::fs::remove_file(db.with_extension("db-shm")).ok();
+        // A fresh PostgreSQL database per round, dropped with it.
+        let postgres = runtime.block_on(pg::PgDatabase::create());
+        no_postgres |= postgres.is_none();
+        let sqlite_url = format!("sqlite://{}", db.display());
+        let mut phases = vec![
+            (
+                "baseline",
+                "baseline: fetch and drop",
+                "SQLite",
+                sqlite_url.clone(),
+            ),
+            (
+                "client",
+                "client: fetch and decode",
+                "SQLite",
+                sqlite_url.clone(),
+            ),
+            (
+                "full",
+                "essbot: full sync into SQLite",
+                "SQLite",
+                sqlite_url.clone(),
+            ),
+            (
+                "quiet",
+                "essbot: next cycle, nothing changed",
+                "SQLite",
+                sqlite_url,
+            ),
+        ];
+        if let Some(pg) = &postgres {
+            phases.push((
+                "full",
+                "essbot: full sync into PostgreSQL",
+                "PostgreSQL",
+                pg.url.clone(),
+            ));
+            phases.push((
+                "quiet",
+                "essbot: next cycle, nothing changed",
+                "PostgreSQL",
+                pg.url.clone(),
+            ));
         }
-        for (phase, label) in [
-            ("baseline", "baseline: fetch and drop"),
-            ("client", "client: fetch and decode"),
-            ("full", "essbot: full sync into SQLite"),
-            ("quiet", "essbot: next cycle, nothing changed"),
-        ] {
+        for (phase, label, backend, db_url) in phases {
             sandbox.requests()?; // clears the count
-            let out = run_phase(&exe, phase, &sandbox.url, &db)?;
+            let out = run_phase(&exe, phase, &sandbox.url, &db_url)?;
             let requests = sandbox.requests()?;
             if phase == "full" && out.dossiers != count as u64 {
                 bail!("full sync stored {} dossiers, not {count}", out.dossiers);
@@ -104,28 +154,56 @@ fn orchestrate(count: usize, rounds: usize) -> anyhow::Result<()> {
             }
             match phase {
                 "baseline" => baseline = Some(out.wall),
-                "full" => ratios.extend(baseline.map(|b| out.wall.as_secs_f64() / b.as_secs_f64())),
+                "full" => ratios
+                    .extend(baseline.map(|b| (backend, out.wall.as_secs_f64() / b.as_secs_f64()))),
                 _ => {}
+            }
+            if matches!(phase, "full" | "quiet") {
+                peaks.push((backend, out.peak_kb));
             }
             let rate = out.dossiers as f64 / out.wall.as_secs_f64().max(1e-9);
             println!(
-                "{label:<36} {:>8.3} s {requests:>9} {rate:>12.0} {:>14}",
+                "{label:<40} {:>8.3} s {requests:>9} {rate:>12.0} {:>14}",
                 out.wall.as_secs_f64(),
                 out.peak_kb
             );
         }
+        drop(postgres);
     }
     let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
     println!();
-    let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
-    let worst = ratios.iter().copied().fold(0.0, f64::max);
+    for (backend, target) in [("SQLite", 1.15), ("PostgreSQL", 1.3)] {
+        let of: Vec<f64> = ratios
+            .iter()
+            .filter(|(b, _)| *b == backend)
+            .map(|(_, r)| *r)
+            .collect();
+        if of.is_empty() {
+            println!("full sync into {backend}: not run (no server)");
+            continue;
+        }
+        let shown: Vec<String> = of.iter().map(|r| format!("{r:.2}")).collect();
+        let worst = of.iter().copied().fold(0.0, f64::max);
+        let peak = peaks
+            .iter()
+            .filter(|(b, _)| *b == backend)
+            .map(|(_, p)| *p)
+            .max()
+            .unwrap_or(0);
+        println!(
+            "full sync into {backend} / baseline: {} × (target ≤ {target} ×: {}); peak RSS {} MB \
+             (target < 64 MB: {})",
+            shown.join(", "),
+            if worst <= target { "met" } else { "NOT MET" },
+            peak / 1024,
+            if peak < 64 * 1024 { "met" } else { "NOT MET" }
+        );
+    }
+    if no_postgres {
+        println!("PostgreSQL: no server (set ESSBOT_TEST_POSTGRES_URL or install PostgreSQL)");
+    }
     println!(
-        "full sync / baseline: {} × (target ≤ 1.2 ×: {})",
-        shown.join(", "),
-        if worst <= 1.2 { "met" } else { "NOT MET" }
-    );
-    println!(
-        "database: {} kB (plus WAL); sandbox peak RSS {} kB; finished {}",
+        "SQLite database: {} kB (plus WAL); sandbox peak RSS {} kB; finished {}",
         size / 1024,
         sandbox.peak_kb().unwrap_or(0),
         Utc::now().format("%Y-%m-%d %H:%M:%S UTC")
@@ -140,10 +218,9 @@ struct PhaseOutcome {
     peak_kb: u64,
 }
 
-fn run_phase(exe: &Path, phase: &str, url: &str, db: &Path) -> anyhow::Result<PhaseOutcome> {
+fn run_phase(exe: &Path, phase: &str, url: &str, db: &str) -> anyhow::Result<PhaseOutcome> {
     let output = Command::new(exe)
-        .args([PHASE_ROLE, phase, url])
-        .arg(db)
+        .args([PHASE_ROLE, phase, url, db])
         .stderr(Stdio::inherit())
         .output()
         .with_context(|| format!("running phase {phase}"))?;
@@ -252,16 +329,14 @@ impl SandboxProcess {
     }
 }
 
-/// One phase, in a process of its own; prints `RESULT <wall s> <dossiers> <VmHWM kB>`.
-async fn phase_child(phase: &str, url: &str, db: &Path) -> anyhow::Result<()> {
+/// One phase, in a process of its own, on the database at `db` (a URL); prints
+/// `RESULT <wall s> <dossiers> <VmHWM kB>`.
+async fn phase_child(phase: &str, url: &str, db: &str) -> anyhow::Result<()> {
     let env = Env {
         vars: BTreeMap::from([
             (config::TOKEN_ENV.to_owned(), DEMO_TOKEN.to_owned()),
             ("ESSBOT__DS__ENDPOINT".to_owned(), url.to_owned()),
-            (
-                "ESSBOT__DATABASE__URL".to_owned(),
-                format!("sqlite://{}", db.display()),
-            ),
+            ("ESSBOT__DATABASE__URL".to_owned(), db.to_owned()),
         ]),
     };
     let mut settings = config::load(&Source::Text(config::DEMO_CONFIG.into()), &env)?;

@@ -130,10 +130,19 @@ pub enum DbCommand {
     /// Applies the migrations not applied yet (also done at the start of `run`).
     Migrate,
     /// Writes a consistent copy of the database to PATH while essbot may be running
-    /// (SQLite's `VACUUM INTO`: an online, transactionally consistent backup).
+    /// (SQLite's `VACUUM INTO`; for PostgreSQL, `pg_dump --format=custom` when installed).
     Backup {
         /// Where to write the copy; must not exist yet.
         path: PathBuf,
+    },
+    /// Copies the configured SQLite database into an empty PostgreSQL database (every table,
+    /// history and audit included), checks the row counts and says what to change in the
+    /// configuration. Stop essbot first.
+    Copy {
+        /// The PostgreSQL database to fill, e.g. postgres://essbot@db.example/essbot (the
+        /// password may come from PGPASSWORD or ~/.pgpass instead of the URL).
+        #[arg(long, value_name = "URL")]
+        to: String,
     },
 }
 
@@ -416,13 +425,24 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             let store = crate::store::Store::connect(&settings.database)
                 .await
                 .context("opening the database")?;
-            store
-                .backup_to(&path)
-                .await
-                .with_context(|| format!("writing the backup to {}", path.display()))?;
+            let written = store.backup_to(&path).await;
             store.close().await;
-            println!("backup written to {}", path.display());
+            match written.with_context(|| format!("writing the backup to {}", path.display()))? {
+                crate::store::Backup::SqliteFile => {
+                    println!("backup written to {}", path.display());
+                }
+                crate::store::Backup::PgDump => println!(
+                    "backup written to {} by pg_dump (custom format): restore it into an empty \
+                     database with pg_restore --dbname=URL {}",
+                    path.display(),
+                    path.display()
+                ),
+            }
             Ok(Outcome::Ok)
+        }
+        Command::Db(DbCommand::Copy { to }) => {
+            let settings = load_settings(&cli.global)?;
+            db_copy(&settings, &to).await
         }
     }
 }
@@ -439,6 +459,65 @@ fn emit(text: &str) {
     }
 }
 
+/// `essbot db copy --to URL`.
+async fn db_copy(settings: &Settings, to: &str) -> Result<Outcome, CliError> {
+    use crate::store::{Backend, DatabaseUrl, Store};
+    use anyhow::Context as _;
+    let source = DatabaseUrl::parse(&settings.database.url).context("database.url")?;
+    let target = DatabaseUrl::parse(to).map_err(|e| CliError::Usage(format!("--to: {e}")))?;
+    if source.backend() != Backend::Sqlite || source.sqlite_path().is_none() {
+        return Err(CliError::Usage(format!(
+            "database.url is {}: db copy reads a SQLite database file",
+            source.redacted()
+        )));
+    }
+    if target.backend() != Backend::Postgres {
+        return Err(CliError::Usage(
+            "--to must be a PostgreSQL URL (postgres://user@host/database)".into(),
+        ));
+    }
+    // No daemon may write to the file meanwhile: the copy would miss what it writes.
+    let _lock = crate::lock::InstanceLock::for_database(&settings.database.url)
+        .context("stop essbot before copying its database")?;
+    let from = Store::connect(&settings.database)
+        .await
+        .context("opening the SQLite database")?;
+    let into = Store::open(to)
+        .await
+        .with_context(|| format!("opening {}", target.redacted()))?;
+    let copied = from.copy_into(&into).await;
+    from.close().await;
+    into.close().await;
+    let report = copied.context("copying")?;
+    println!("copied {} into {}:", source.redacted(), target.redacted());
+    println!("  {:<24} {:>10} {:>10}", "table", "SQLite", "PostgreSQL");
+    for t in &report.tables {
+        println!("  {:<24} {:>10} {:>10}", t.table, t.source, t.destination);
+    }
+    println!("row counts match.");
+    println!();
+    println!("Next:");
+    println!("  1. in the configuration, set the database to the PostgreSQL one:");
+    println!("       [database]");
+    println!("       url = \"{}\"", target.redacted());
+    println!(
+        "     (or ESSBOT__DATABASE__URL; the password in the URL, percent-encoded, or in \
+         PGPASSWORD / a pgpass file)"
+    );
+    println!(
+        "  2. keep {} as a backup; essbot no longer writes to it",
+        source
+            .sqlite_path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    );
+    println!(
+        "  3. start essbot (essbot run): any number of instances may share the database, one \
+         is active and the others stand by"
+    );
+    Ok(Outcome::Ok)
+}
+
 fn milestones_error(e: crate::commands::milestones::MilestonesError) -> CliError {
     if e.is_usage() {
         CliError::Usage(e.to_string())
@@ -453,6 +532,7 @@ async fn run_once(settings: Settings) -> Result<Outcome, CliError> {
     let clock: std::sync::Arc<dyn crate::clock::Clock> =
         std::sync::Arc::new(crate::clock::SystemClock);
     let (services, _lock) = crate::service::start(settings, clock).await?;
+    let leadership = crate::service::lead_once(&services).await?;
     let cancel = tokio_util::sync::CancellationToken::new();
     crate::daemon::cancel_on_signals(cancel.clone()).context("watching signals")?;
     let report = crate::cycle::run_once(&services, &cancel)
@@ -473,6 +553,7 @@ async fn run_once(settings: Settings) -> Result<Outcome, CliError> {
             println!("  démarche {demarche} : {e}");
         }
     }
+    leadership.release(services.clock.now()).await;
     services.store.close().await;
     Ok(if report.outcome == "ok" {
         Outcome::Ok

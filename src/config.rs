@@ -773,14 +773,17 @@ fn validate(raw: RawSettings, env: &Env) -> Result<Settings, ConfigError> {
             p.push("database.url", "missing");
             None
         }
-        Some(url) if url.starts_with("sqlite:") => Some(DatabaseSettings { url }),
-        Some(_) => {
-            p.push(
-                "database.url",
-                "only sqlite: URLs are supported by this build",
-            );
-            None
-        }
+        Some(url) => match crate::store::DatabaseUrl::parse(&url) {
+            Ok(_) => Some(DatabaseSettings { url }),
+            Err(crate::store::StoreError::Url { reason, .. }) => {
+                p.push("database.url", reason);
+                None
+            }
+            Err(e) => {
+                p.push("database.url", e.to_string());
+                None
+            }
+        },
     };
 
     // [[demarches]]
@@ -1431,6 +1434,31 @@ pas_un_champ = "X"
             let text = DEMO_CONFIG.replace("http://127.0.0.1:8080/api/v2/graphql", url);
             let res = load(&Source::Text(text), &env(&[]));
             assert_eq!(res.is_ok(), ok, "{url}: {res:?}");
+        }
+    }
+
+    #[test]
+    fn database_urls_name_sqlite_or_postgres_and_are_never_printed_whole() {
+        for (url, ok) in [
+            ("sqlite:///var/lib/essbot/essbot.db", true),
+            (
+                "postgres://essbot:s3cr3t@db.example:5432/essbot?sslmode=verify-full",
+                true,
+            ),
+            ("postgresql://db.example/essbot", true),
+            ("mysql://essbot:s3cr3t@db.example/essbot", false),
+            ("sqlite://", false),
+        ] {
+            let res = load(
+                &Source::Text(DEMO_CONFIG.into()),
+                &env(&[("ESSBOT__DATABASE__URL", url)]),
+            );
+            assert_eq!(res.is_ok(), ok, "{url}: {res:?}");
+            let shown = match res {
+                Ok(s) => format!("{s:?}"),
+                Err(e) => e.to_string(),
+            };
+            assert!(!shown.contains("s3cr3t"), "{shown}");
         }
     }
 

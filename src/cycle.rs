@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
@@ -20,7 +19,7 @@ use crate::ds::DsClient;
 use crate::ds::model::DemarcheDescriptors;
 use crate::precheck;
 use crate::rules::{self, ReferenceData, ResolvedMapping};
-use crate::store::{CycleOutcome, Store, StoreError, format_ts, parse_ts};
+use crate::store::{CycleOutcome, Store, StoreError};
 use crate::sync;
 
 /// Why a cycle could not run at all (a démarche's own failure only makes it `partial`).
@@ -28,8 +27,6 @@ use crate::sync;
 pub enum CycleError {
     #[error("the store failed")]
     Store(#[from] StoreError),
-    #[error("the database failed")]
-    Sql(#[from] sqlx::Error),
     #[error(transparent)]
     Precheck(#[from] precheck::PrecheckError),
     #[error("cannot create the DS client: {0}")]
@@ -162,19 +159,8 @@ async fn cached_descriptors(
     store: &Store,
     demarche: i64,
 ) -> Result<Option<(DemarcheDescriptors, DateTime<Utc>)>, CycleError> {
-    let row =
-        sqlx::query("SELECT descriptors, fetched_at FROM demarche_descriptors WHERE demarche = $1")
-            .bind(demarche)
-            .fetch_optional(store.pool())
-            .await?;
-    let Some(row) = row else { return Ok(None) };
-    let json: String = row.try_get("descriptors")?;
-    let at: String = row.try_get("fetched_at")?;
     // A cache this version cannot read is simply fetched again.
-    Ok(serde_json::from_str(&json)
-        .ok()
-        .map(|d| (d, parse_ts("demarche_descriptors.fetched_at", &at)))
-        .and_then(|(d, at)| at.ok().map(|at| (d, at))))
+    Ok(store.descriptors(demarche).await?)
 }
 
 async fn save_descriptors(
@@ -183,17 +169,7 @@ async fn save_descriptors(
     descriptors: &DemarcheDescriptors,
     now: DateTime<Utc>,
 ) -> Result<(), CycleError> {
-    sqlx::query(
-        "INSERT INTO demarche_descriptors (demarche, descriptors, fetched_at) VALUES ($1, $2, $3)
-         ON CONFLICT (demarche) DO UPDATE SET descriptors = excluded.descriptors,
-                                              fetched_at = excluded.fetched_at",
-    )
-    .bind(demarche)
-    .bind(serde_json::to_string(descriptors).unwrap_or_default())
-    .bind(format_ts(now))
-    .execute(store.pool())
-    .await?;
-    Ok(())
+    Ok(store.save_descriptors(demarche, descriptors, now).await?)
 }
 
 /// What one cycle did, stored as the cycle's summary and printed by `run --once` and `demo`.

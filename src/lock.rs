@@ -11,7 +11,8 @@
 //! the old one); it holds the PID of its current holder, for the message.
 //!
 //! Only SQLite databases are files. For PostgreSQL there is no file to lock, and
-//! [`lock_path_for_database`] returns `None`.
+//! [`lock_path_for_database`] returns `None`: instances share the database and one of them is
+//! active at a time through an advisory lock (`store::leadership`).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -108,13 +109,8 @@ impl InstanceLock {
 /// The lock file of a SQLite database URL: `<database file>.lock` beside it (so in
 /// `StateDirectory=`, which the unit makes writable). `None` for other databases.
 pub fn lock_path_for_database(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let path = rest.split(['?', '#']).next().unwrap_or("");
-    if path.is_empty() || path == ":memory:" {
-        return None;
-    }
-    let mut lock = PathBuf::from(path).into_os_string();
+    let url = crate::store::DatabaseUrl::parse(url).ok()?;
+    let mut lock = url.sqlite_path()?.as_os_str().to_owned();
     lock.push(".lock");
     Some(PathBuf::from(lock))
 }

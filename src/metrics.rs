@@ -1,8 +1,10 @@
 //! Counters for Prometheus and the health check, and the optional HTTP listener serving them.
 //!
 //! The listener is off by default (`[http] listen` empty). When on, it serves
-//! - `/healthz`: 200 when the last cycle succeeded and the last success is not "older than twice
-//!   the period" ([`crate::schedule::is_stale`]), 503 otherwise; a short JSON body says why;
+//! - `/healthz`: on the active instance, 200 when the last cycle succeeded and the last success
+//!   is not "older than twice the period" ([`crate::schedule::is_stale`]), 503 otherwise; on a
+//!   standby (PostgreSQL, another instance is active), 200 with `"status": "standby"`. A short
+//!   JSON body says which role and why;
 //! - `/metrics`: the Prometheus text exposition format (0.0.4), through `prometheus-client`.
 //!
 //! It binds loopback only unless the caller explicitly allows otherwise ([`check_listen_addr`]):
@@ -77,9 +79,12 @@ struct BuildLabels {
     commit: &'static str,
 }
 
-/// What the health check looks at: the last cycle and the last successful one.
+/// What the health check looks at: this instance's role, the last cycle and the last
+/// successful one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Health {
+    /// `active` or `standby` once the daemon knows (`None` before it tried).
+    pub role: Option<&'static str>,
     pub last_cycle_at: Option<DateTime<Utc>>,
     pub last_outcome: Option<CycleOutcome>,
     pub last_success_at: Option<DateTime<Utc>>,
@@ -130,6 +135,7 @@ struct Inner {
     milestones_overdue: Gauge,
     last_cycle_timestamp: Gauge,
     last_success_timestamp: Gauge,
+    active: Gauge,
     health: Mutex<Health>,
 }
 
@@ -179,6 +185,7 @@ impl Metrics {
                 commit: crate::build::COMMIT,
             })
             .set(1);
+        let active = Gauge::default();
 
         registry.register(
             "essbot_cycles",
@@ -250,6 +257,11 @@ impl Metrics {
             "When the last successful cycle ended, in seconds since the Unix epoch (0: none known)",
             last_success_timestamp.clone(),
         );
+        registry.register(
+            "essbot_active",
+            "1 when this instance is the active one on its database, 0 on standby",
+            active.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -266,6 +278,7 @@ impl Metrics {
                 milestones_overdue,
                 last_cycle_timestamp,
                 last_success_timestamp,
+                active,
                 health: Mutex::new(Health::default()),
             }),
         }
@@ -310,6 +323,13 @@ impl Metrics {
             h.last_success_at = Some(at);
             self.inner.last_success_timestamp.set(at.timestamp());
         }
+    }
+
+    /// Records this instance's role: `true` active, `false` standby.
+    pub fn set_active(&self, active: bool) {
+        self.inner.active.set(i64::from(active));
+        self.inner.health.lock().expect("health lock").role =
+            Some(if active { "active" } else { "standby" });
     }
 
     /// The health state as it is now.
@@ -461,9 +481,19 @@ pub async fn serve(
 
 async fn healthz(State(state): State<HttpState>) -> Response {
     let health = state.metrics.health();
+    if health.role == Some("standby") {
+        // A standby is healthy as such: it is ready to take over.
+        let body = serde_json::json!({
+            "status": "standby",
+            "role": "standby",
+            "reason": "une autre instance est active sur cette base ; celle-ci prendra le relais",
+        });
+        return (StatusCode::OK, axum::Json(body)).into_response();
+    }
     let verdict = health.verdict(state.clock.now(), &state.schedule, state.timezone);
     let body = serde_json::json!({
         "status": if verdict.is_ok() { "ok" } else { "unhealthy" },
+        "role": health.role,
         "reason": verdict.err(),
         "last_cycle": health.last_cycle_at.map(|t| t.to_rfc3339()),
         "last_outcome": health.last_outcome.map(CycleOutcome::as_str),
@@ -556,6 +586,7 @@ mod tests {
             "essbot_alerts_sent_total 0",
             "essbot_alerts_failed_total 0",
             "essbot_milestones_overdue 0",
+            "essbot_active 0",
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }

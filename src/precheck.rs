@@ -7,12 +7,11 @@
 //! the stored one). An unchanged dossier is not re-evaluated, so its report — byte-identical for
 //! the same input — never causes a new annotation.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Europe::Paris;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use tracing::{debug, info_span, warn};
 
 use crate::config::{DemarcheKind, Settings};
@@ -22,15 +21,13 @@ use crate::rules::{
     self, KnownProject, KnownProjects, ReferenceData, Report, ResolvedMapping, RuleContext,
     Severity, Verdict,
 };
-use crate::store::{DossierStatus, Store, StoreError, format_ts};
+use crate::store::{DossierStatus, NewCheck, NewFinding, Store, StoreError};
 
 /// Why the pre-check stage stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum PrecheckError {
     #[error("pre-check: store failure")]
     Store(#[from] StoreError),
-    #[error("pre-check: database failure")]
-    Sql(#[from] sqlx::Error),
 }
 
 /// What the stage did, for the cycle report and `essbot status`.
@@ -103,7 +100,7 @@ pub async fn run(
         projets: &projects,
     };
     let context_key = context_key(settings, reference, &projects);
-    let stored_keys = stored_check_keys(store).await?;
+    let stored_keys = store.check_keys().await?;
     let mut batch: Vec<Checked> = Vec::with_capacity(BATCH);
 
     for (demarche, list) in &candidates {
@@ -196,15 +193,6 @@ fn digest(parts: &[&str]) -> String {
     format!("{:x}", h.finalize())
 }
 
-async fn stored_check_keys(store: &Store) -> Result<HashMap<i64, String>, sqlx::Error> {
-    let rows = sqlx::query("SELECT dossier, check_key FROM checks")
-        .fetch_all(store.pool())
-        .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("dossier")?, r.try_get("check_key")?)))
-        .collect()
-}
-
 /// Reports saved per transaction: one transaction per dossier would make a first check of
 /// thousands of dossiers wait on thousands of commits.
 const BATCH: usize = 256;
@@ -217,7 +205,7 @@ struct Checked {
     requested_at: Option<DateTime<Utc>>,
 }
 
-/// Saves the batch in one transaction, then clears the check requests it answers.
+/// Saves the batch in one transaction, with the check requests it answers.
 async fn flush(
     store: &Store,
     batch: &mut Vec<Checked>,
@@ -226,55 +214,27 @@ async fn flush(
     if batch.is_empty() {
         return Ok(());
     }
-    let mut tx = store.pool().begin().await?;
-    for c in batch.iter() {
-        save(&mut tx, c.demarche, &c.key, &c.report, now).await?;
-    }
-    tx.commit().await?;
-    for c in batch.drain(..) {
-        if let Some(requested) = c.requested_at
-            && !store.mark_checked(c.report.dossier, requested).await?
-        {
-            debug!(
-                dossier = c.report.dossier,
-                "changed again while being checked: checked again next cycle"
-            );
-        }
+    let checks: Vec<NewCheck> = batch
+        .drain(..)
+        .map(|c| save(c.demarche, &c.key, &c.report, c.requested_at))
+        .collect();
+    for dossier in store.save_checks(&checks, now).await? {
+        debug!(
+            dossier,
+            "changed again while being checked: checked again next cycle"
+        );
     }
     Ok(())
 }
 
-/// Records one report and its findings in the caller's transaction.
-async fn save(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+/// One report and its findings (one row per rule, with the most severe severity), as the
+/// store saves them.
+fn save(
     demarche: i64,
     key: &str,
     report: &Report,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    let now = format_ts(now);
-    sqlx::query(
-        "INSERT INTO checks (dossier, demarche, check_key, verdict, report_text, report_json,
-                             fingerprint, rulebook, checked_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (dossier) DO UPDATE SET
-             demarche = excluded.demarche, check_key = excluded.check_key,
-             verdict = excluded.verdict, report_text = excluded.report_text,
-             report_json = excluded.report_json, fingerprint = excluded.fingerprint,
-             rulebook = excluded.rulebook, checked_at = excluded.checked_at",
-    )
-    .bind(report.dossier)
-    .bind(demarche)
-    .bind(key)
-    .bind(verdict_str(report.verdict))
-    .bind(report.text())
-    .bind(report.to_json().to_string())
-    .bind(report.fingerprint())
-    .bind(report.rulebook_version)
-    .bind(&now)
-    .execute(&mut **tx)
-    .await?;
-
+    requested_at: Option<DateTime<Utc>>,
+) -> NewCheck {
     let mut by_rule: BTreeMap<&str, (Severity, Vec<serde_json::Value>)> = BTreeMap::new();
     for f in &report.findings {
         let entry = by_rule
@@ -285,40 +245,25 @@ async fn save(
             .1
             .push(serde_json::to_value(f).unwrap_or(serde_json::Value::Null));
     }
-    for (rule, (severity, details)) in &by_rule {
-        sqlx::query(
-            "INSERT INTO findings (dossier, rule, severity, details, first_seen, last_seen)
-             VALUES ($1, $2, $3, $4, $5, $5)
-             ON CONFLICT (dossier, rule) DO UPDATE SET
-                 severity = excluded.severity, details = excluded.details,
-                 last_seen = excluded.last_seen,
-                 first_seen = CASE WHEN findings.resolved_at IS NULL
-                                   THEN findings.first_seen ELSE excluded.first_seen END,
-                 resolved_at = NULL",
-        )
-        .bind(report.dossier)
-        .bind(*rule)
-        .bind(severity_str(*severity))
-        .bind(serde_json::Value::Array(details.clone()).to_string())
-        .bind(&now)
-        .execute(&mut **tx)
-        .await?;
+    NewCheck {
+        dossier: report.dossier,
+        demarche,
+        key: key.to_owned(),
+        verdict: verdict_str(report.verdict),
+        report_text: report.text(),
+        report_json: report.to_json().to_string(),
+        fingerprint: report.fingerprint(),
+        rulebook: report.rulebook_version.to_owned(),
+        findings: by_rule
+            .into_iter()
+            .map(|(rule, (severity, details))| NewFinding {
+                rule: rule.to_owned(),
+                severity: severity_str(severity),
+                details: serde_json::Value::Array(details).to_string(),
+            })
+            .collect(),
+        requested_at,
     }
-    // Rules that no longer fire on this dossier are resolved, not deleted.
-    let open: Vec<String> =
-        sqlx::query_scalar("SELECT rule FROM findings WHERE dossier = $1 AND resolved_at IS NULL")
-            .bind(report.dossier)
-            .fetch_all(&mut **tx)
-            .await?;
-    for rule in open.iter().filter(|r| !by_rule.contains_key(r.as_str())) {
-        sqlx::query("UPDATE findings SET resolved_at = $1 WHERE dossier = $2 AND rule = $3")
-            .bind(&now)
-            .bind(report.dossier)
-            .bind(rule)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
 }
 
 /// The store's spelling of a verdict.
@@ -336,41 +281,14 @@ fn severity_str(s: Severity) -> &'static str {
     }
 }
 
-/// A stored report, as the write-back and the CLI read it.
-#[derive(Debug, Clone)]
-pub struct StoredCheck {
-    pub dossier: i64,
-    pub demarche: i64,
-    pub verdict: String,
-    pub report_text: String,
-    pub report_json: serde_json::Value,
-    pub checked_at: String,
-}
+pub use crate::store::StoredCheck;
 
 /// Every stored report, by dossier number.
 ///
 /// # Errors
 /// Database failures.
 pub async fn stored_checks(store: &Store) -> Result<Vec<StoredCheck>, PrecheckError> {
-    let rows = sqlx::query(
-        "SELECT dossier, demarche, verdict, report_text, report_json, checked_at
-         FROM checks ORDER BY dossier",
-    )
-    .fetch_all(store.pool())
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let json: String = r.try_get("report_json")?;
-        out.push(StoredCheck {
-            dossier: r.try_get("dossier")?,
-            demarche: r.try_get("demarche")?,
-            verdict: r.try_get("verdict")?,
-            report_text: r.try_get("report_text")?,
-            report_json: serde_json::from_str(&json).unwrap_or(serde_json::Value::Null),
-            checked_at: r.try_get("checked_at")?,
-        });
-    }
-    Ok(out)
+    Ok(store.stored_checks().await?)
 }
 
 /// Today in Europe/Paris: every ESS date is a Paris date.

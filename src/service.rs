@@ -1,9 +1,16 @@
 //! `essbot run`: the daemon's start-up checks, its loop and its HTTP listener, wired together.
 //!
-//! Start-up order matters to systemd: take the instance lock, open the store (migrations),
-//! resolve every démarche's mapping against DS, and only then send `READY=1`. A démarche whose
-//! configuration names champs it lacks is logged as an error and left out; when no démarche
-//! can be checked the start stops with exit code 2.
+//! Start-up order matters to systemd: take the instance lock (SQLite), open the store
+//! (migrations), resolve every démarche's mapping against DS, and only then send `READY=1`. A
+//! démarche whose configuration names champs it lacks is logged as an error and left out; when
+//! no démarche can be checked the start stops with exit code 2.
+//!
+//! Then the instance competes for the database ([`Leadership`]): with SQLite it is the only one
+//! (the file lock) and is active at once; with PostgreSQL it is active if no other instance
+//! is, and otherwise stands by, trying again every few seconds, until the active one dies. The
+//! active instance checks its lock connection every few seconds: when that fails it stops its
+//! cycle at the next safe point and exits with an error (systemd restarts it, and it stands by
+//! until it can be active again).
 
 use std::sync::Arc;
 
@@ -18,7 +25,8 @@ use crate::daemon::{self, CycleOutcome, LoopExit, LoopSettings, Notifier};
 use crate::ds::RequestStats;
 use crate::lock::InstanceLock;
 use crate::metrics::{self, HttpState, Metrics};
-use crate::store::Store;
+use crate::store::leadership::{CHECK_EVERY, STANDBY_POLL};
+use crate::store::{Leadership, Store};
 
 /// Why `run` did not start.
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +205,34 @@ pub fn record(
     }
 }
 
+/// Makes this process the active instance for `essbot run --once`: at once, or not at all.
+///
+/// # Errors
+/// Another instance is active on the database (PostgreSQL; with SQLite the file lock already
+/// said so), or the database failed.
+pub async fn lead_once(services: &Services) -> anyhow::Result<Leadership> {
+    let mut leadership = Leadership::new(&services.store);
+    let now = services.clock.now();
+    if leadership
+        .try_acquire(now)
+        .await
+        .context("taking the database lock")?
+    {
+        return Ok(leadership);
+    }
+    let holder = services
+        .store
+        .leadership_state(now)
+        .await
+        .ok()
+        .and_then(|s| s.holder)
+        .unwrap_or_else(|| "unknown".into());
+    anyhow::bail!(
+        "another essbot instance is active on this database (instance {holder}): it runs the \
+         cycles; stop it first to run one by hand"
+    )
+}
+
 /// Reads the configuration again, for SIGHUP: the same file and the environment the daemon
 /// started with.
 pub type Reload = Box<dyn Fn() -> Result<Settings, ConfigError> + Send + Sync>;
@@ -205,7 +241,9 @@ pub type Reload = Box<dyn Fn() -> Result<Settings, ConfigError> + Send + Sync>;
 /// (see [`reload_on_sighup`]).
 ///
 /// # Errors
-/// A start-up failure; once started, cycle failures are logged and recorded, not returned.
+/// A start-up failure, or the loss of the database lock (PostgreSQL) while active: then this
+/// instance has stopped acting and exits, and a standby takes over. Once started, cycle
+/// failures are logged and recorded, not returned.
 pub async fn run_daemon(settings: Settings, reload: Reload) -> Result<(), StartError> {
     let cancel = CancellationToken::new();
     daemon::cancel_on_signals(cancel.clone()).context("watching signals")?;
@@ -269,16 +307,107 @@ pub async fn run_daemon(settings: Settings, reload: Reload) -> Result<(), StartE
 
     let notifier = Notifier::from_env();
     notifier.ready();
+    let mut leadership = Leadership::new(&services.store);
+    let result = if stand_by(&mut leadership, &services, &metrics, &notifier, &cancel).await {
+        act(
+            leadership,
+            &services,
+            &current,
+            &loop_settings,
+            &metrics,
+            &notifier,
+            &cancel,
+        )
+        .await
+    } else {
+        leadership.release(clock.now()).await;
+        Ok(())
+    };
+    http_stop.cancel();
+    if let Some(task) = http {
+        let _ = task.await;
+    }
+    reloader.abort();
+    services.store.close().await;
+    result
+}
+
+/// Waits until this instance is the active one: true then, false when stopped first.
+async fn stand_by(
+    leadership: &mut Leadership,
+    services: &Services,
+    metrics: &Metrics,
+    notifier: &Notifier,
+    cancel: &CancellationToken,
+) -> bool {
+    let mut announced = false;
+    loop {
+        match leadership.try_acquire(services.clock.now()).await {
+            Ok(true) => {
+                info!(term = leadership.term(), "this instance is the active one");
+                metrics.set_active(true);
+                return true;
+            }
+            Ok(false) if !announced => {
+                info!("another essbot instance is active on this database: standing by");
+                notifier.status("instance de secours : une autre instance est active");
+                metrics.set_active(false);
+                announced = true;
+            }
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "cannot try the database lock; trying again"),
+        }
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return false,
+            () = tokio::time::sleep(STANDBY_POLL) => {}
+        }
+    }
+}
+
+/// The active instance: the cycle loop (each cycle with the configuration as last reloaded,
+/// `current`), while a watcher checks the lock connection every [`CHECK_EVERY`] and stops the
+/// loop when it fails.
+async fn act(
+    leadership: Leadership,
+    services: &Services,
+    current: &std::sync::Mutex<Services>,
+    loop_settings: &LoopSettings,
+    metrics: &Metrics,
+    notifier: &Notifier,
+    cancel: &CancellationToken,
+) -> Result<(), StartError> {
+    let clock = services.clock.clone();
+    // Cancelled by a stop request (its parent) or by the watcher when the lock is lost.
+    let acting = cancel.child_token();
+    let watcher = tokio::spawn({
+        let (acting, clock) = (acting.clone(), clock.clone());
+        let mut leadership = leadership;
+        async move {
+            loop {
+                tokio::select! {
+                    biased;
+                    () = acting.cancelled() => return (leadership, false),
+                    () = tokio::time::sleep(CHECK_EVERY) => {}
+                }
+                if let Err(e) = leadership.check(clock.now()).await {
+                    error!(error = %e, "lost the database lock: this instance stops acting");
+                    acting.cancel();
+                    return (leadership, true);
+                }
+            }
+        }
+    });
     let last = cycle::last_finished(&services.store)
         .await
         .context("reading the last cycle")?;
     let exit = daemon::run_loop(
-        &loop_settings,
+        loop_settings,
         clock.as_ref(),
-        &notifier,
-        &metrics,
+        notifier,
+        metrics,
         last,
-        cancel,
+        acting.clone(),
         |ctx| {
             // The configuration as last (re)loaded: a SIGHUP takes effect at the next cycle.
             let services = current.lock().expect("services lock").clone();
@@ -291,12 +420,8 @@ pub async fn run_daemon(settings: Settings, reload: Reload) -> Result<(), StartE
         },
     )
     .await;
-    http_stop.cancel();
-    if let Some(task) = http {
-        let _ = task.await;
-    }
-    reloader.abort();
-    services.store.close().await;
+    acting.cancel();
+    let (leadership, lost) = watcher.await.context("the lock watcher failed")?;
     match exit {
         LoopExit::Stopped { cycles } => info!(cycles, "essbot stopped"),
         LoopExit::DeadlineExceeded { cycles } => {
@@ -306,5 +431,14 @@ pub async fn run_daemon(settings: Settings, reload: Reload) -> Result<(), StartE
             )
         }
     }
+    if lost {
+        metrics.set_active(false);
+        return Err(anyhow::anyhow!(
+            "lost the database lock connection: another instance may be active now; this one \
+             stopped acting (restart it to stand by)"
+        )
+        .into());
+    }
+    leadership.release(clock.now()).await;
     Ok(())
 }

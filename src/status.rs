@@ -1,5 +1,6 @@
-//! `essbot status [--json]`: the last cycle, each démarche's sync position and last error, what
-//! waits to be sent; and whether all is well, as an exit code a monitoring check can use.
+//! `essbot status [--json]`: the instances running on the database (which one is active), the
+//! last cycle, each démarche's sync position and last error, what waits to be sent; and whether
+//! all is well, as an exit code a monitoring check can use.
 //!
 //! Unhealthy (exit 1) when the last cycle failed, or when the last successful one is older than
 //! twice the schedule's period (the schedule fired twice since without a success).
@@ -55,6 +56,23 @@ pub struct StatusReport {
     pub writes_refused: Vec<crate::writeback::Failure>,
     /// Alerts waiting to be delivered.
     pub alerts_pending: u64,
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    /// The instances seen lately on the database, the active one first.
+    pub instances: Vec<InstanceStatus>,
+}
+
+/// An essbot process seen lately on the database.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceStatus {
+    pub host: String,
+    pub pid: i64,
+    pub version: String,
+    /// `active` or `standby`.
+    pub role: String,
+    /// When it became the active one (for the active one).
+    pub active_since: Option<DateTime<Utc>>,
+    pub seconds_since_heartbeat: i64,
 }
 
 /// The last cycle.
@@ -186,10 +204,24 @@ async fn read(
     }
     let writes_pending = crate::writeback::pending_count(store).await.unwrap_or(-1);
     let writes_refused = crate::writeback::failures(store).await.unwrap_or_default();
-    let alerts_pending = crate::alerts::AlertLedger::new(store.pool().clone())
-        .pending_count()
-        .await
-        .unwrap_or(0);
+    let alerts_pending = store.pending_alerts_count().await.unwrap_or(0);
+    let state = store.leadership_state(now).await?;
+    let mut instances: Vec<InstanceStatus> = state
+        .instances
+        .iter()
+        .filter(|i| i.role != "stopped")
+        .map(|i| InstanceStatus {
+            host: i.host.clone(),
+            pid: i.pid,
+            version: i.version.clone(),
+            role: i.role.clone(),
+            active_since: state
+                .since
+                .filter(|_| i.role == "active" && state.holder.as_deref() == Some(i.id.as_str())),
+            seconds_since_heartbeat: (now - i.heartbeat_at).num_seconds().max(0),
+        })
+        .collect();
+    instances.sort_by_key(|i| (i.role != "active", i.host.clone(), i.pid));
     Ok(StatusReport {
         healthy: problems.is_empty(),
         problems,
@@ -200,6 +232,8 @@ async fn read(
         writes_pending,
         writes_refused,
         alerts_pending,
+        backend: store.backend().as_str(),
+        instances,
     })
 }
 
@@ -238,6 +272,8 @@ fn render(r: &StatusReport, tz: Tz) -> String {
                 .map_or_else(|| "jamais".to_owned(), |t| local(t, tz))
         );
     }
+
+    render_instances(&mut out, r, tz);
 
     let _ = writeln!(out, "\nDémarches :");
     for d in &r.demarches {
@@ -312,6 +348,37 @@ fn render(r: &StatusReport, tz: Tz) -> String {
     }
     let _ = writeln!(out, "Alertes en attente d'envoi : {}", r.alerts_pending);
     out
+}
+
+/// The instances seen lately, the active one first.
+fn render_instances(out: &mut String, r: &StatusReport, tz: Tz) {
+    let _ = writeln!(out, "\nInstances ({}) :", r.backend);
+    if !r.instances.iter().any(|i| i.role == "active") {
+        let _ = writeln!(
+            out,
+            "  aucune instance active (aucun signe de vie d'une instance active depuis 30 s)"
+        );
+    }
+    for i in &r.instances {
+        let role = if i.role == "active" {
+            format!(
+                "active{}",
+                i.active_since
+                    .map(|t| format!(" depuis {}", local(t, tz)))
+                    .unwrap_or_default()
+            )
+        } else {
+            "en attente (prendra le relais si l'instance active s'arrête)".to_owned()
+        };
+        let _ = writeln!(
+            out,
+            "  {} (pid {}, essbot {}) : {role} ; dernier signe de vie il y a {}",
+            i.host,
+            i.pid,
+            i.version,
+            ago(i.seconds_since_heartbeat)
+        );
+    }
 }
 
 fn outcome_fr(o: &str) -> &str {

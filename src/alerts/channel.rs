@@ -123,7 +123,7 @@ impl Channel {
 
 /// A stable identifier derived from the alert key, so that a message sent twice after a crash
 /// can be recognised as the same by its receiver.
-fn key_digest(key: &str) -> String {
+pub fn key_digest(key: &str) -> String {
     let hash = Sha256::digest(key.as_bytes());
     hash.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }

@@ -1,21 +1,22 @@
-//! The delivery ledger: SQLite tables `alert_ledger` (one row per alert key) and
-//! `alert_delivery` (one row per alert and channel), created by `0004_alerts.sql`.
+//! The delivery ledger: the store's tables `alert_ledger` (one row per alert key) and
+//! `alert_delivery` (one row per alert and channel), and the delivery loop over them.
 //!
 //! All state lives in the database and every instant comes from the caller's `now`, so a
-//! restarted process, or a test moving its clock, sees exactly what the previous one left.
+//! restarted process, a standby taking over, or a test moving its clock, sees exactly what the
+//! previous one left.
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::SqlitePool;
+use chrono::{DateTime, Utc};
 use tracing::{Instrument, info, info_span, warn};
 
 use super::channel::{Channel, ChannelKind};
 use super::{Alert, Recipient};
+use crate::store::{AlertRecord, DeliveryRecord, Store, StoreError};
 
 /// A ledger operation failed; the cycle reports it and tries again next time.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("alert ledger: {0}")]
-    Database(#[from] sqlx::Error),
+    Store(#[from] StoreError),
     #[error("alert ledger: payload of {key} is not valid JSON: {source}")]
     Payload {
         key: String,
@@ -88,10 +89,14 @@ pub struct AlertStatus {
     pub deliveries: Vec<DeliveryStatus>,
 }
 
-/// How long a delivery claimed by one process stays out of another's reach: longer than any
-/// SMTP or webhook call may take, so two processes sharing the database (the daemon and a
-/// manual `run --once`) never send the same alert at the same time.
-const CLAIM: chrono::Duration = chrono::Duration::minutes(10);
+/// How long a delivery claimed by one process stays out of another's reach while that process
+/// may still be running: three times the channels' timeout (`channel::DEFAULT_TIMEOUT`, 20 s),
+/// so that the send of an instance that lost its lock, still running, ends before a successor
+/// takes the delivery over. A claim by an instance known to be gone (no session left on the
+/// server; with SQLite, any earlier process) is taken over at once. Either way the alert goes
+/// again, with the same Message-ID or Idempotency-Key (see the module docs of `alerts`,
+/// "exactly once").
+pub const CLAIM: chrono::Duration = chrono::Duration::seconds(60);
 
 /// At most this many deliveries per call, so that a long backlog cannot stall a cycle; the
 /// rest waits for the next cycle.
@@ -100,38 +105,14 @@ const BATCH: i64 = 500;
 /// Longest `last_error` kept: error chains can be long, the ledger is not a log.
 const MAX_ERROR_CHARS: usize = 1000;
 
-/// The alert ledger over a SQLite pool whose migrations have run.
+/// The alert ledger over the store.
 #[derive(Debug, Clone)]
 pub struct AlertLedger {
-    pool: SqlitePool,
+    store: Store,
     backoff: Backoff,
 }
 
-/// Fixed-width UTC text, so that SQL compares instants by comparing strings.
-fn ts(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-fn parse_ts(key: &str, text: &str) -> Result<DateTime<Utc>, LedgerError> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| LedgerError::Corrupt {
-            key: key.to_owned(),
-            message: format!("instant {text:?}: {e}"),
-        })
-}
-
-#[derive(sqlx::FromRow)]
-struct AlertRow {
-    key: String,
-    recipient: String,
-    subject: String,
-    body: String,
-    dossier_url: Option<String>,
-    payload: String,
-}
-
-impl AlertRow {
+impl AlertRecord {
     fn into_alert(self) -> Result<Alert, LedgerError> {
         let recipient =
             self.recipient
@@ -156,28 +137,11 @@ impl AlertRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct DueRow {
-    channel: String,
-    #[sqlx(flatten)]
-    alert: AlertRow,
-}
-
-#[derive(sqlx::FromRow)]
-struct DeliveryRow {
-    channel: String,
-    status: String,
-    attempts: i64,
-    last_error: Option<String>,
-    next_attempt_at: String,
-    sent_at: Option<String>,
-}
-
 impl AlertLedger {
     /// A ledger with the default [`Backoff`].
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(store: Store) -> Self {
         Self {
-            pool,
+            store,
             backoff: Backoff::default(),
         }
     }
@@ -194,40 +158,33 @@ impl AlertLedger {
     /// # Errors
     /// On a database failure; then none of `alerts` is recorded.
     pub async fn enqueue(&self, alerts: &[Alert], now: DateTime<Utc>) -> Result<u64, LedgerError> {
-        let now = ts(now);
-        let mut tx = self.pool.begin().await?;
-        let mut added = 0;
+        let mut records = Vec::with_capacity(alerts.len());
         for alert in alerts {
             let payload =
                 serde_json::to_string(&alert.payload).map_err(|source| LedgerError::Payload {
                     key: alert.key.clone(),
                     source,
                 })?;
-            added += sqlx::query(
-                "INSERT INTO alert_ledger
-                     (key, recipient, subject, body, dossier_url, payload, enqueued_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(&alert.key)
-            .bind(alert.recipient.to_string())
-            .bind(&alert.subject)
-            .bind(&alert.body)
-            .bind(&alert.dossier_url)
-            .bind(payload)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            records.push(AlertRecord {
+                key: alert.key.clone(),
+                recipient: alert.recipient.to_string(),
+                subject: alert.subject.clone(),
+                body: alert.body.clone(),
+                dossier_url: alert.dossier_url.clone(),
+                payload,
+            });
         }
-        tx.commit().await?;
-        Ok(added)
+        Ok(self.store.enqueue_alerts(&records, now).await?)
     }
 
     /// Delivers every alert whose next attempt is due at `now` through each of `channels`, and
     /// records the outcome per channel: sent once accepted, otherwise retried after the
     /// backoff. An alert is complete once all of `channels` accepted it; a channel configured
     /// later is used only for alerts not yet complete.
+    ///
+    /// Each delivery is claimed in the database before it goes out ([`Store::claim_delivery`],
+    /// fenced by the leadership term on PostgreSQL): another process, or a successor after a
+    /// failover, skips it while the claim holds.
     ///
     /// Channels are tried one after the other; a failing channel does not hold back another.
     /// With no channel, nothing is sent and every alert stays pending.
@@ -238,20 +195,21 @@ impl AlertLedger {
     ///
     /// # Cancel safety
     /// Dropping the future between two deliveries loses nothing; dropping it during a delivery
-    /// leaves that delivery claimed for a few minutes, after which it is retried.
+    /// leaves that delivery claimed for [`CLAIM`], after which it is sent again.
     pub async fn deliver_due(
         &self,
         channels: &[Channel],
         now: DateTime<Utc>,
     ) -> Result<DeliveryReport, LedgerError> {
-        let mut kinds: Vec<ChannelKind> = Vec::new();
+        let mut kinds: Vec<&'static str> = Vec::new();
         let mut unique: Vec<&Channel> = Vec::new();
         for channel in channels {
-            if kinds.contains(&channel.kind()) {
-                warn!(channel = %channel.kind(), "channel configured twice; using the first");
+            let kind: ChannelKind = channel.kind();
+            if kinds.contains(&kind.as_str()) {
+                warn!(channel = %kind, "channel configured twice; using the first");
                 continue;
             }
-            kinds.push(channel.kind());
+            kinds.push(kind.as_str());
             unique.push(channel);
         }
         let mut report = DeliveryReport::default();
@@ -259,55 +217,36 @@ impl AlertLedger {
             report.pending = self.pending_count().await?;
             return Ok(report);
         }
-        let now_text = ts(now);
-        // Two placeholders cover every set of kinds: with one kind, it is bound twice.
-        let (first, second) = (kinds[0].as_str(), kinds[kinds.len() - 1].as_str());
-
+        let store = &self.store;
         // Route every open alert to each configured channel it has no row for yet.
-        for kind in &kinds {
-            sqlx::query(
-                "INSERT INTO alert_delivery (alert_key, channel, next_attempt_at)
-                 SELECT key, $1, enqueued_at FROM alert_ledger WHERE completed_at IS NULL
-                 ON CONFLICT (alert_key, channel) DO NOTHING",
-            )
-            .bind(kind.as_str())
-            .execute(&self.pool)
+        store.route_alerts(&kinds).await?;
+        let stale_before = now - CLAIM;
+        let due = store
+            .due_deliveries(&kinds, now, stale_before, BATCH)
             .await?;
-        }
 
-        let due: Vec<DueRow> = sqlx::query_as(
-            "SELECT d.channel, l.key, l.recipient, l.subject, l.body, l.dossier_url, l.payload
-             FROM alert_delivery d JOIN alert_ledger l ON l.key = d.alert_key
-             WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND d.channel IN ($2, $3)
-             ORDER BY l.enqueued_at, l.key, d.channel
-             LIMIT $4",
-        )
-        .bind(&now_text)
-        .bind(first)
-        .bind(second)
-        .bind(BATCH)
-        .fetch_all(&self.pool)
-        .await?;
-
+        let mut gone: Vec<String> = Vec::new();
         for row in due {
             let Some(channel) = unique.iter().find(|c| c.kind().as_str() == row.channel) else {
                 continue;
             };
             let key = row.alert.key.clone();
+            // Claimed lately by another instance: taken over only if that one is gone (it died
+            // during the send), never while it may still be sending.
+            let take_over = match row.claimed_by {
+                Some(by) if gone.contains(&by) => Some(by),
+                Some(by) if store.instance_alive(&by).await? => continue,
+                Some(by) => {
+                    gone.push(by.clone());
+                    Some(by)
+                }
+                None => None,
+            };
             // Claim the delivery so that a concurrent process skips it while we send.
-            let claimed = sqlx::query(
-                "UPDATE alert_delivery SET next_attempt_at = $1
-                 WHERE alert_key = $2 AND channel = $3 AND status = 'pending'
-                   AND next_attempt_at <= $4",
-            )
-            .bind(ts(now + CLAIM))
-            .bind(&key)
-            .bind(&row.channel)
-            .bind(&now_text)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-            if claimed == 0 {
+            if !store
+                .claim_delivery(&key, &row.channel, now, stale_before, take_over.as_deref())
+                .await?
+            {
                 continue;
             }
             let span = info_span!("deliver_alert", key = %key, channel = %row.channel);
@@ -322,40 +261,17 @@ impl AlertLedger {
             };
             match outcome {
                 Ok(()) => {
-                    sqlx::query(
-                        "UPDATE alert_delivery
-                         SET status = 'sent', sent_at = $1, attempts = attempts + 1
-                         WHERE alert_key = $2 AND channel = $3",
-                    )
-                    .bind(&now_text)
-                    .bind(&key)
-                    .bind(&row.channel)
-                    .execute(&self.pool)
-                    .await?;
+                    store.delivery_sent(&key, &row.channel, now).await?;
                     span.in_scope(|| info!("alert delivered"));
                     report.sent += 1;
                 }
                 Err(message) => {
-                    let attempts: i64 = sqlx::query_scalar(
-                        "SELECT attempts FROM alert_delivery WHERE alert_key = $1 AND channel = $2",
-                    )
-                    .bind(&key)
-                    .bind(&row.channel)
-                    .fetch_one(&self.pool)
-                    .await?;
+                    let attempts = store.delivery_attempts(&key, &row.channel).await?;
                     let failures = u32::try_from(attempts + 1).unwrap_or(u32::MAX);
                     let retry_at = now + self.backoff.delay(failures);
-                    sqlx::query(
-                        "UPDATE alert_delivery
-                         SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2
-                         WHERE alert_key = $3 AND channel = $4 AND status = 'pending'",
-                    )
-                    .bind(&message)
-                    .bind(ts(retry_at))
-                    .bind(&key)
-                    .bind(&row.channel)
-                    .execute(&self.pool)
-                    .await?;
+                    store
+                        .delivery_failed(&key, &row.channel, &message, retry_at)
+                        .await?;
                     span.in_scope(|| {
                         warn!(error = %message, attempts = failures, retry_at = %retry_at,
                             "alert delivery failed; will retry");
@@ -367,24 +283,7 @@ impl AlertLedger {
 
         // An alert is complete once every configured channel accepted it. Requiring one sent
         // row keeps open an alert another process enqueued after the routing step above.
-        sqlx::query(
-            "UPDATE alert_ledger SET completed_at = $1
-             WHERE completed_at IS NULL
-               AND NOT EXISTS (
-                 SELECT 1 FROM alert_delivery d
-                 WHERE d.alert_key = alert_ledger.key AND d.channel IN ($2, $3)
-                   AND d.status <> 'sent')
-               AND EXISTS (
-                 SELECT 1 FROM alert_delivery d
-                 WHERE d.alert_key = alert_ledger.key AND d.channel IN ($2, $3)
-                   AND d.status = 'sent')",
-        )
-        .bind(&now_text)
-        .bind(first)
-        .bind(second)
-        .execute(&self.pool)
-        .await?;
-
+        store.complete_alerts(&kinds, now).await?;
         report.pending = self.pending_count().await?;
         Ok(report)
     }
@@ -395,11 +294,7 @@ impl AlertLedger {
     /// # Errors
     /// On a database failure.
     pub async fn pending_count(&self) -> Result<u64, LedgerError> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM alert_ledger WHERE completed_at IS NULL")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        Ok(self.store.pending_alerts_count().await?)
     }
 
     /// Everything the ledger knows about `key`, or `None` if it was never enqueued.
@@ -407,51 +302,27 @@ impl AlertLedger {
     /// # Errors
     /// On a database failure or an unreadable row.
     pub async fn status(&self, key: &str) -> Result<Option<AlertStatus>, LedgerError> {
-        #[derive(sqlx::FromRow)]
-        struct LedgerRow {
-            #[sqlx(flatten)]
-            alert: AlertRow,
-            enqueued_at: String,
-            completed_at: Option<String>,
-        }
-        let row: Option<LedgerRow> = sqlx::query_as(
-            "SELECT key, recipient, subject, body, dossier_url, payload, enqueued_at, completed_at
-             FROM alert_ledger WHERE key = $1",
-        )
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let deliveries: Vec<DeliveryRow> = sqlx::query_as(
-            "SELECT channel, status, attempts, last_error, next_attempt_at, sent_at
-             FROM alert_delivery WHERE alert_key = $1 ORDER BY channel",
-        )
-        .bind(key)
-        .fetch_all(&self.pool)
-        .await?;
-        let deliveries = deliveries
-            .into_iter()
-            .map(|d| {
-                Ok(DeliveryStatus {
-                    sent: d.status == "sent",
-                    attempts: u32::try_from(d.attempts).unwrap_or(0),
-                    last_error: d.last_error,
-                    next_attempt_at: parse_ts(key, &d.next_attempt_at)?,
-                    sent_at: d.sent_at.as_deref().map(|s| parse_ts(key, s)).transpose()?,
-                    channel: d.channel,
-                })
-            })
-            .collect::<Result<Vec<_>, LedgerError>>()?;
+        let Some((alert, enqueued_at, completed_at, deliveries)) = self.store.alert(key).await?
+        else {
+            return Ok(None);
+        };
         Ok(Some(AlertStatus {
-            enqueued_at: parse_ts(key, &row.enqueued_at)?,
-            completed_at: row
-                .completed_at
-                .as_deref()
-                .map(|s| parse_ts(key, s))
-                .transpose()?,
-            alert: row.alert.into_alert()?,
-            deliveries,
+            alert: alert.into_alert()?,
+            enqueued_at,
+            completed_at,
+            deliveries: deliveries.into_iter().map(delivery_status).collect(),
         }))
+    }
+}
+
+fn delivery_status(d: DeliveryRecord) -> DeliveryStatus {
+    DeliveryStatus {
+        sent: d.status == "sent",
+        attempts: u32::try_from(d.attempts).unwrap_or(0),
+        last_error: d.last_error,
+        next_attempt_at: d.next_attempt_at,
+        sent_at: d.sent_at,
+        channel: d.channel,
     }
 }
 
@@ -486,17 +357,5 @@ mod tests {
         assert_eq!(b.delay(4), chrono::Duration::minutes(40));
         assert_eq!(b.delay(8), chrono::Duration::hours(6));
         assert_eq!(b.delay(u32::MAX), chrono::Duration::hours(6));
-    }
-
-    #[test]
-    fn instants_are_fixed_width_so_text_order_is_time_order() {
-        let a = DateTime::parse_from_rfc3339("2026-11-05T09:00:00Z")
-            .unwrap()
-            .to_utc();
-        let b = a + chrono::Duration::microseconds(1);
-        assert_eq!(ts(a), "2026-11-05T09:00:00.000000Z");
-        assert_eq!(ts(a).len(), ts(b).len());
-        assert!(ts(a) < ts(b));
-        assert_eq!(parse_ts("k", &ts(b)).unwrap(), b);
     }
 }

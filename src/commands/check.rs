@@ -9,11 +9,8 @@
 //! overlap check is partial.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::str::FromStr;
 
 use chrono::{NaiveDate, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 use crate::config::{DemarcheKind, DemarcheSettings, Settings};
 use crate::ds::model::{DemarcheDescriptors, Dossier};
@@ -23,6 +20,7 @@ use crate::rules::{
     self, KnownProject, KnownProjects, MappingError, ReferenceData, ReferenceError, Report,
     ResolvedMapping, RuleContext,
 };
+use crate::store::{DatabaseUrl, Store, StoreError};
 
 /// Why a command could not give its answer.
 #[derive(Debug, thiserror::Error)]
@@ -69,10 +67,10 @@ pub enum CommandError {
     /// The local store exists but could not be read.
     #[error("lecture de la base locale {path} impossible : {source}")]
     Store {
-        /// The database file.
+        /// The database file (or server, password hidden).
         path: String,
-        /// The SQLite error.
-        source: sqlx::Error,
+        /// What failed.
+        source: StoreError,
     },
 }
 
@@ -141,7 +139,7 @@ pub enum Projects {
     Store { path: String, lettres: usize },
     /// No store at the configured place: only what DS gave for this check.
     Absent { path: String },
-    /// The database is not a local SQLite file this command can open read-only.
+    /// The database is in memory (or its URL unusable): there is nothing to read.
     NotLocal,
 }
 
@@ -281,54 +279,38 @@ fn owning_demarche<'a>(
         })
 }
 
-/// The SQLite file the configured database URL names, when it is one.
-pub(crate) fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
-}
-
-/// The lettres d'intention of the store, read without writing: the file is opened read-only,
-/// never created, never migrated.
+/// The lettres d'intention of the store, read without writing: the database is opened
+/// read-only, never created, never migrated.
 async fn stored_lettres(
     settings: &Settings,
     li_mappings: &BTreeMap<i64, ResolvedMapping>,
     reference: &ReferenceData,
 ) -> Result<(Vec<KnownProject>, Projects), CommandError> {
-    let Some(path) = sqlite_path(&settings.database.url) else {
-        return Ok((Vec::new(), Projects::NotLocal));
+    let url = match DatabaseUrl::parse(&settings.database.url) {
+        Ok(url) => url,
+        Err(_) => return Ok((Vec::new(), Projects::NotLocal)),
     };
-    let shown = path.display().to_string();
-    if !path.is_file() {
-        return Ok((Vec::new(), Projects::Absent { path: shown }));
-    }
+    let shown = match url.sqlite_path() {
+        Some(path) => path.display().to_string(),
+        None if url.backend() == crate::store::Backend::Sqlite => {
+            return Ok((Vec::new(), Projects::NotLocal));
+        }
+        None => url.redacted(),
+    };
     let store_err = |source| CommandError::Store {
         path: shown.clone(),
         source,
     };
-    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-        .map_err(store_err)?
-        .read_only(true)
-        .create_if_missing(false);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
+    let Some(store) = Store::open_existing(&settings.database.url)
         .await
-        .map_err(store_err)?;
+        .map_err(store_err)?
+    else {
+        return Ok((Vec::new(), Projects::Absent { path: shown }));
+    };
     let mut projects = Vec::new();
     for (demarche, mapping) in li_mappings {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT raw_json FROM dossiers
-             WHERE demarche = $1 AND deletion IS NULL AND raw_json IS NOT NULL
-             ORDER BY number",
-        )
-        .bind(demarche)
-        .fetch_all(&pool)
-        .await
-        .map_err(store_err)?;
-        for (raw,) in rows {
+        let snapshots = store.listed_snapshots(*demarche).await.map_err(store_err)?;
+        for raw in snapshots {
             // A stored dossier that cannot be read is left out, as the pre-check does.
             let Ok(value) = serde_json::from_str(&raw) else {
                 continue;
@@ -340,7 +322,7 @@ async fn stored_lettres(
             projects.push(KnownProject::from_lettre(&li, dossier.state, reference));
         }
     }
-    pool.close().await;
+    store.close().await;
     let lettres = projects.len();
     Ok((
         projects,
@@ -469,20 +451,6 @@ pub fn render_json(outcome: &CheckOutcome) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sqlite_paths_are_read_from_the_url() {
-        assert_eq!(
-            sqlite_path("sqlite:///var/lib/essbot/essbot.db"),
-            Some(PathBuf::from("/var/lib/essbot/essbot.db"))
-        );
-        assert_eq!(
-            sqlite_path("sqlite://essbot-demo.db?mode=rwc"),
-            Some(PathBuf::from("essbot-demo.db"))
-        );
-        assert_eq!(sqlite_path("sqlite::memory:"), None);
-        assert_eq!(sqlite_path("postgres://u@h/db"), None);
-    }
 
     #[test]
     fn configuration_problems_exit_2() {

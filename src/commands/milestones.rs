@@ -318,7 +318,7 @@ pub async fn record(
             amount_cents,
         } = &event.kind
         {
-            let events = ledger::events::of_project(&store, args.project).await?;
+            let events = store.events_of(args.project).await?;
             let before = milestones::derive(&events, today, &settings.milestones);
             if let Err(why) =
                 milestones::check_payment(&before, *milestone, *amount_cents, &settings.milestones)
@@ -327,7 +327,7 @@ pub async fn record(
             }
         }
         ledger::record(&store, settings, event.clone()).await?;
-        let events = ledger::events::of_project(&store, args.project).await?;
+        let events = store.events_of(args.project).await?;
         Ok::<_, LedgerError>(Ok(milestones::derive(&events, today, &settings.milestones)))
     }
     .await;

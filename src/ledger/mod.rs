@@ -1,10 +1,11 @@
-//! The I/O side of the financing milestones: the append-only ledger of events in SQLite, the
+//! The I/O side of the financing milestones: the append-only ledger of events in the store, the
 //! cycle stage that feeds it from the stored DS dossiers, and the alerts it plans.
 //!
 //! [`crate::milestones`] is pure: events and today in, schedule out. This module supplies the
 //! events and acts on the schedule:
-//! - [`events`]: the `milestone_events` table (migration `0005_ledger.sql`), append-only (its
-//!   triggers refuse updates and deletes); a correction is a new row.
+//! - the events themselves live in the store's `milestone_events` table
+//!   ([`Store::append_events`]), append-only (its triggers refuse updates and deletes); a
+//!   correction is a new row.
 //! - [`observe`]: what DS and the suivi annotations say about a project, turned into the events
 //!   the ledger lacks. Re-running appends nothing; a changed annotation appends one correction.
 //! - [`run`]: the cycle stage. It updates the ledger, derives every project's schedule for
@@ -17,7 +18,6 @@
 //! "pending" forever and make `essbot status` look unhealthy. The plan is still computed and
 //! counted in [`LedgerReport::planned_alerts`], and `essbot milestones` shows the same schedule.
 
-pub mod events;
 pub mod observe;
 
 use std::collections::BTreeMap;
@@ -44,14 +44,8 @@ pub use observe::{AUTHOR, ProjectDossiers};
 /// Why the ledger could not be read or updated.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    #[error("registre des jalons : erreur de base de données : {0}")]
-    Database(#[from] sqlx::Error),
     #[error("registre des jalons : {0}")]
     Store(#[from] StoreError),
-    #[error("registre des jalons : encodage d'un événement impossible : {0}")]
-    Encode(#[source] serde_json::Error),
-    #[error("registre des jalons : valeur illisible dans {column} : {value:?}")]
-    Corrupt { column: &'static str, value: String },
     #[error("alertes : {0}")]
     Alerts(#[from] alerts::LedgerError),
     #[error("alertes : configuration des canaux invalide : {0}")]
@@ -112,7 +106,7 @@ pub async fn run(services: &Services, mappings: &Mappings) -> Result<LedgerRepor
 
     let dossiers = load_dossiers(store, settings, &mappings.resolved).await?;
     let projects = link_projects(&dossiers, &mut report.warnings);
-    let existing = events::all(store).await?;
+    let existing = store.events().await?;
     let mut append = Vec::new();
     for p in &projects {
         let known = existing.get(&p.li.number).map_or(&[][..], Vec::as_slice);
@@ -120,7 +114,7 @@ pub async fn run(services: &Services, mappings: &Mappings) -> Result<LedgerRepor
         append.extend(observed.append);
         report.warnings.extend(observed.warnings);
     }
-    events::append(store, &append).await?;
+    store.append_events(&append).await?;
     report.appended = append.len();
 
     let schedules = derive_all(store, &settings.milestones, today).await?;
@@ -150,7 +144,7 @@ pub async fn run(services: &Services, mappings: &Mappings) -> Result<LedgerRepor
             );
         }
     } else {
-        let ledger = AlertLedger::new(store.pool().clone());
+        let ledger = AlertLedger::new(store.clone());
         report.enqueued = ledger.enqueue(&alerts, now).await?;
         report.delivery = Some(ledger.deliver_due(&channels, now).await?);
     }
@@ -175,7 +169,8 @@ pub async fn derive_all(
     cfg: &MilestonesConfig,
     today: NaiveDate,
 ) -> Result<Vec<ProjectSchedule>, LedgerError> {
-    Ok(events::all(store)
+    Ok(store
+        .events()
         .await?
         .values()
         .map(|evs| milestones::derive(evs, today, cfg))
@@ -191,7 +186,7 @@ pub async fn derive_all(
 /// store failure.
 pub async fn record(store: &Store, settings: &Settings, event: Event) -> Result<(), LedgerError> {
     event.validate()?;
-    let has_events = !events::of_project(store, event.project).await?.is_empty();
+    let has_events = !store.events_of(event.project).await?.is_empty();
     if !has_events {
         let stored = store.dossier(event.project).await?;
         let is_li = stored.is_some_and(|d| {
@@ -204,7 +199,7 @@ pub async fn record(store: &Store, settings: &Settings, event: Event) -> Result<
             return Err(LedgerError::UnknownProject(event.project));
         }
     }
-    events::append(store, std::slice::from_ref(&event)).await
+    Ok(store.append_events(std::slice::from_ref(&event)).await?)
 }
 
 /// A readable, listed dossier of a watched démarche, with the démarche's mapping.

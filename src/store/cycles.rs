@@ -62,7 +62,7 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn begin_cycle(&self, at: DateTime<Utc>) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE cycles SET outcome = 'interrupted' WHERE outcome = 'running'")
             .execute(&mut *tx)
             .await?;

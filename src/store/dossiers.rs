@@ -9,10 +9,13 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Any, Row, Transaction};
 
 use super::sync_state::write_state;
-use super::{Store, StoreError, SyncState, format_ts, parse_opt_ts, parse_ts};
+use super::{
+    MAX_VARIABLES, Store, StoreError, SyncState, format_ts, parse_opt_ts, parse_ts, placeholders,
+    row_placeholders,
+};
 use crate::ds::model::{DeletedDossier, Dossier, DossierState};
 
 /// One item of a listing page, as the sync hands it to the store.
@@ -282,7 +285,7 @@ impl Store {
     ) -> Result<PageCounts, StoreError> {
         let now = format_ts(observed_at);
         let mut counts = PageCounts::default();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         // Read in one query what is stored for the page's dossiers, and clear the decode
         // errors of those that decode, instead of two statements per dossier. A number listed
         // twice in the page, or also listed as undecodable, is looked up alone, in order.
@@ -411,7 +414,7 @@ impl Store {
     ) -> Result<Vec<i64>, StoreError> {
         let now = format_ts(observed_at);
         let mut recorded = Vec::new();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for d in items {
             let deleted_at = format_ts(d.date_suppression.to_utc());
             let row =
@@ -497,7 +500,7 @@ impl Store {
         observed_at: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
         let now = format_ts(observed_at);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let gone: Vec<i64> = sqlx::query_scalar(
             "SELECT number FROM dossiers
              WHERE demarche = $1 AND deletion IS NULL AND full_pass_seen < $2
@@ -556,6 +559,21 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(dossier_from_row).collect()
+    }
+
+    /// The JSON snapshots of the dossiers of `demarche` that DS still lists, by number.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn listed_snapshots(&self, demarche: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT raw_json FROM dossiers
+             WHERE demarche = $1 AND deletion IS NULL AND raw_json IS NOT NULL
+             ORDER BY number",
+        )
+        .bind(demarche)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Dossiers of `demarche` whose (re)check was requested by a sync and not done yet,
@@ -690,17 +708,9 @@ impl PageRows {
     }
 }
 
-/// `$first, $first+1, …` for `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Clears the unresolved decode errors of `numbers` (dossiers that decode again).
 async fn clear_decode_errors(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     numbers: &[i64],
     now: &str,
 ) -> Result<(), StoreError> {
@@ -723,7 +733,7 @@ async fn clear_decode_errors(
 
 /// What is stored for `numbers`, in one query.
 async fn existing_rows(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     numbers: &[i64],
 ) -> Result<PageRows, StoreError> {
     let mut rows = std::collections::HashMap::with_capacity(numbers.len());
@@ -747,7 +757,7 @@ async fn existing_rows(
     })
 }
 
-fn existing_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Existing, StoreError> {
+fn existing_from_row(row: &sqlx::any::AnyRow) -> Result<Existing, StoreError> {
     Ok(Existing {
         state: row.try_get("state")?,
         ddm: row.try_get("date_derniere_modification")?,
@@ -758,7 +768,7 @@ fn existing_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Existing, StoreErr
 
 #[allow(clippy::too_many_arguments)]
 async fn apply_decoded(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     pending: &mut PageWrites,
     demarche: i64,
     d: &Dossier,
@@ -886,9 +896,6 @@ struct Upsert<'a> {
     champs_changed_at: Option<&'a str>,
 }
 
-/// SQLite's bound-parameter limit (`SQLITE_MAX_VARIABLE_NUMBER`, 32766 since 3.32).
-const MAX_VARIABLES: usize = 32_766;
-
 /// A dossier row to write: every listed column of the dossier.
 struct DossierRow {
     number: i64,
@@ -990,44 +997,21 @@ impl PageWrites {
     /// Sends what is queued: the dossiers first, then their history rows, each in page order.
     async fn flush(
         &mut self,
-        tx: &mut Transaction<'static, Sqlite>,
+        tx: &mut Transaction<'static, Any>,
         full_pass: Option<i64>,
     ) -> Result<(), StoreError> {
         const DOSSIER_VARS: usize = 17;
         while !self.dossiers.is_empty() {
             let n = self.dossiers.len().min((MAX_VARIABLES - 1) / DOSSIER_VARS);
-            let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
+            let full_pass_var = n * DOSSIER_VARS + 1;
+            let sql = format!(
                 "INSERT INTO dossiers (number, demarche, graphql_id, state, date_depot,
                      date_derniere_modification, date_derniere_modification_champs,
                      date_derniere_modification_annotations, date_passage_en_instruction,
                      date_traitement, raw_json, content_hash, champs_changed_at, first_seen,
-                     last_synced, full_pass_seen, deletion, deletion_reason, deleted_at,
-                     check_requested_at) ",
-            );
-            qb.push_values(self.dossiers.drain(..n), |mut b, r| {
-                b.push_bind(r.number)
-                    .push_bind(r.demarche)
-                    .push_bind(r.graphql_id)
-                    .push_bind(r.state)
-                    .push_bind(r.date_depot)
-                    .push_bind(r.ddm)
-                    .push_bind(r.ddm_champs)
-                    .push_bind(r.ddm_annotations)
-                    .push_bind(r.date_passage_en_instruction)
-                    .push_bind(r.date_traitement)
-                    .push_bind(r.raw_json)
-                    .push_bind(r.hash)
-                    .push_bind(r.champs_changed_at)
-                    .push_bind(r.now.clone())
-                    .push_bind(r.now)
-                    .push_bind(r.full_pass.unwrap_or(0))
-                    .push("NULL")
-                    .push("NULL")
-                    .push("NULL")
-                    .push_bind(r.check_requested_at);
-            });
-            qb.push(
-                " ON CONFLICT (number) DO UPDATE SET
+                     last_synced, full_pass_seen, check_requested_at)
+                 VALUES {}
+                 ON CONFLICT (number) DO UPDATE SET
                      demarche = excluded.demarche,
                      graphql_id = excluded.graphql_id,
                      state = excluded.state,
@@ -1044,36 +1028,58 @@ impl PageWrites {
                      champs_changed_at =
                          COALESCE(excluded.champs_changed_at, dossiers.champs_changed_at),
                      last_synced = excluded.last_synced,
-                     full_pass_seen = COALESCE(",
-            );
-            qb.push_bind(full_pass);
-            qb.push(
-                ", dossiers.full_pass_seen),
+                     full_pass_seen = COALESCE(${full_pass_var}, dossiers.full_pass_seen),
                      deletion = NULL,
                      deletion_reason = NULL,
                      deleted_at = NULL,
                      check_requested_at =
                          COALESCE(excluded.check_requested_at, dossiers.check_requested_at)",
+                row_placeholders(n, DOSSIER_VARS)
             );
-            qb.build().execute(&mut **tx).await?;
+            // Only placeholders are spliced in: the values are bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in self.dossiers.drain(..n) {
+                q = q
+                    .bind(r.number)
+                    .bind(r.demarche)
+                    .bind(r.graphql_id)
+                    .bind(r.state)
+                    .bind(r.date_depot)
+                    .bind(r.ddm)
+                    .bind(r.ddm_champs)
+                    .bind(r.ddm_annotations)
+                    .bind(r.date_passage_en_instruction)
+                    .bind(r.date_traitement)
+                    .bind(r.raw_json)
+                    .bind(r.hash)
+                    .bind(r.champs_changed_at)
+                    .bind(r.now.clone())
+                    .bind(r.now)
+                    .bind(r.full_pass.unwrap_or(0))
+                    .bind(r.check_requested_at);
+            }
+            q.bind(full_pass).execute(&mut **tx).await?;
         }
         const HISTORY_VARS: usize = 7;
         while !self.history.is_empty() {
             let n = self.history.len().min(MAX_VARIABLES / HISTORY_VARS);
-            let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
+            let sql = format!(
                 "INSERT INTO dossier_history (number, demarche, kind, from_state, to_state, at,
-                     observed_at) ",
+                     observed_at) VALUES {}",
+                row_placeholders(n, HISTORY_VARS)
             );
-            qb.push_values(self.history.drain(..n), |mut b, r| {
-                b.push_bind(r.number)
-                    .push_bind(r.demarche)
-                    .push_bind(r.kind.as_str())
-                    .push_bind(r.from_state)
-                    .push_bind(r.to_state)
-                    .push_bind(r.at)
-                    .push_bind(r.observed_at);
-            });
-            qb.build().execute(&mut **tx).await?;
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in self.history.drain(..n) {
+                q = q
+                    .bind(r.number)
+                    .bind(r.demarche)
+                    .bind(r.kind.as_str())
+                    .bind(r.from_state)
+                    .bind(r.to_state)
+                    .bind(r.at)
+                    .bind(r.observed_at);
+            }
+            q.execute(&mut **tx).await?;
         }
         Ok(())
     }
@@ -1081,7 +1087,7 @@ impl PageWrites {
 
 #[allow(clippy::too_many_arguments)]
 async fn insert_history(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     number: i64,
     demarche: i64,
     kind: HistoryKind,
@@ -1121,7 +1127,7 @@ const SELECT_DOSSIERS_OF: &str = "SELECT number, demarche, graphql_id, state, da
      deletion_reason, deleted_at, check_requested_at
      FROM dossiers WHERE demarche = $1 ORDER BY number";
 
-fn dossier_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredDossier, StoreError> {
+fn dossier_from_row(row: &sqlx::any::AnyRow) -> Result<StoredDossier, StoreError> {
     let state: Option<String> = row.try_get("state")?;
     let state = state
         .map(|s| {
@@ -1171,7 +1177,7 @@ fn dossier_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredDossier, Stor
     })
 }
 
-fn history_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<HistoryEntry, StoreError> {
+fn history_from_row(row: &sqlx::any::AnyRow) -> Result<HistoryEntry, StoreError> {
     let kind: String = row.try_get("kind")?;
     Ok(HistoryEntry {
         id: row.try_get("id")?,

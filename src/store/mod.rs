@@ -1,109 +1,193 @@
-//! The store: what essbot knows between cycles, in SQLite (PostgreSQL to follow).
+//! The store: every table essbot keeps between cycles, in SQLite (the default: demo, tests, a
+//! single server) or PostgreSQL (several instances on one database). Nothing outside this
+//! module speaks SQL; the rest of essbot calls methods named after what they do.
 //!
 //! Everything the sync learns is committed page by page, in the same transaction as the cursor
 //! that says how far it got ([`Store::apply_dossier_page`]), so a crash or a kill at any point
 //! resumes at the next page: nothing recorded is lost and nothing is counted twice.
 //!
-//! # Portability
-//! The SQL is written for both backends: runtime queries with `$N` placeholders, `ON CONFLICT`
-//! upserts, `RETURNING id`, no SQLite-only functions. Timestamps are TEXT in UTC with six
-//! fractional digits and a `Z` (`2026-07-12T08:30:00.000000Z`, see [`format_ts`]): fixed width,
-//! so text order is time order in both, and every table (alerts included) spells them alike. Migrations live in `migrations/sqlite/` (and later
-//! `migrations/postgres/`, same versions) and are embedded in the binary.
+//! # Two backends, one set of queries
+//! The store holds an sqlx `AnyPool`: the same runtime queries run on both backends, with `$N`
+//! placeholders (SQLite reads them as positional parameters), `ON CONFLICT` upserts,
+//! `RETURNING`, and no backend-only function. What differs is confined to [`Backend`] checks:
+//! connection settings, the migrations folder, the online backup, the advisory lock and the
+//! fencing of writes ([`leadership`]). Values cross the boundary as `BIGINT`/`INTEGER` and
+//! `TEXT` only. Timestamps are TEXT in UTC with six fractional digits and a `Z`
+//! (`2026-07-12T08:30:00.000000Z`, see [`format_ts`]): fixed width, so text order is time
+//! order in both (PostgreSQL's columns are `COLLATE "C"` for that). Migrations live in
+//! `migrations/sqlite/` and `migrations/postgres/`, same versions and names, and are embedded in
+//! the binary.
 //!
 //! # Layout
 //! - [`dossiers`](Store::apply_dossier_page): the mirrored dossiers, their history, decode errors.
 //! - [`sync_state`](Store::sync_state): per démarche, the watermarks and the pass in progress.
 //! - [`cycles`](Store::begin_cycle): one row per cycle, for `essbot status`.
+//! - [`checks`](Store::save_checks): pre-check reports and findings; démarche descriptors.
+//! - [`outbox`](Store::outbox_enqueue): the write-back outbox.
+//! - [`alerts`](Store::enqueue_alerts): the alert ledger and its deliveries.
+//! - [`events`](Store::append_events): the append-only milestones ledger.
+//! - [`leadership`]: which instance is active, the advisory lock, fencing.
+//! - [`copy`](Store::copy_into): `essbot db copy`; [`backup`](Store::backup_to): `essbot db backup`.
 
+mod alerts;
 mod backup;
+mod checks;
+mod copy;
 mod cycles;
 mod dossiers;
+mod events;
+pub mod leadership;
+mod outbox;
 mod sync_state;
+mod url;
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyPool, ConnectOptions as _, Executor as _};
 
 use crate::config::DatabaseSettings;
 
+pub use alerts::{AlertRecord, DeliveryRecord, DueDelivery, NewAlert};
+pub use backup::Backup;
+pub use checks::{NewCheck, NewFinding, StoredCheck};
+pub use copy::{CopyReport, TableCount};
 pub use cycles::{Cycle, CycleOutcome};
 pub use dossiers::{
     DecodeErrorRecord, DeletionKind, DossierStatus, HistoryEntry, HistoryKind, Incoming,
     PageCounts, StoredDossier, applicant_content_hash,
 };
+pub use leadership::{Instance, InstanceRecord, Leadership, LeadershipState, Role};
+pub use outbox::{OutboxRow, OutboxStatus};
 pub use sync_state::{Pass, PassKind, PassPhase, SyncState};
+pub use url::{Backend, DatabaseUrl};
 
-/// How long a writer waits for SQLite's lock before failing: the daemon, `essbot status` and
-/// `essbot milestones record` may touch the file at the same time.
+/// How long a writer waits for a lock before failing (SQLite's busy timeout, PostgreSQL's
+/// `lock_timeout`): the daemon, `essbot status` and `essbot milestones record` may touch the
+/// database at the same time.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections in the pool. The sync commits while its reader fetches ahead, the alerts and
+/// the outbox write between DS calls: four is plenty, and PostgreSQL servers count them.
+const POOL_SIZE: u32 = 4;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database could not be opened (bad URL, unwritable folder, not a database).
-    #[error("impossible d'ouvrir la base de données {url}: {source}")]
+    /// `database.url` is neither a SQLite nor a PostgreSQL URL.
+    #[error("database.url {url}: {reason}")]
+    Url {
+        /// The URL without its password.
+        url: String,
+        reason: String,
+    },
+    /// The database could not be opened (unreachable server, refused login, unwritable folder,
+    /// not a database).
+    #[error("impossible d'ouvrir la base de données {url} : {source}")]
     Open {
-        /// The URL with anything after the scheme hidden (it may hold a password).
+        /// The URL without its password.
         url: String,
         #[source]
         source: sqlx::Error,
     },
     /// A migration failed or the database holds a migration this binary does not know.
-    #[error("migration de la base de données impossible: {0}")]
+    #[error("migration de la base de données impossible : {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    /// Any other database failure (I/O, lock timeout, constraint).
-    #[error("erreur de base de données: {0}")]
+    /// Any other database failure (I/O, lock timeout, constraint, lost connection).
+    #[error("erreur de base de données : {0}")]
     Database(#[from] sqlx::Error),
     /// A stored value this version cannot read back (hand-edited file, newer schema).
-    #[error("valeur illisible dans {column}: {value:?}")]
+    #[error("valeur illisible dans {column} : {value:?}")]
     Corrupt { column: &'static str, value: String },
+    /// This instance was the active one and another took over (PostgreSQL): its writes are
+    /// refused from then on, and it stops acting.
+    #[error(
+        "cette instance n'est plus l'instance active (une autre a pris le relais) : elle cesse d'agir"
+    )]
+    NotActive,
+    /// `essbot db copy` refused or failed; the text says why and what to do.
+    #[error("database copy: {0}")]
+    Copy(String),
+    /// `essbot db backup` could not back the database up; the text says why and what to do.
+    #[error("database backup: {0}")]
+    Backup(String),
 }
 
-/// Handle on the database; cheap to clone (a connection pool).
-#[derive(Debug, Clone)]
+/// Handle on the database; cheap to clone (a connection pool and a few shared values).
+#[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    url: Arc<DatabaseUrl>,
+    /// The leadership term this process acts under (PostgreSQL), 0 for none: see
+    /// [`Store::write_tx`].
+    fence: Arc<AtomicI64>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("url", &self.url.redacted())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
-    /// Opens the configured database, creating the file if missing, and applies migrations.
+    /// Opens the configured database, creating a SQLite file if missing, and applies
+    /// migrations.
     ///
     /// # Errors
-    /// [`StoreError::Open`] when the database cannot be opened, [`StoreError::Migrate`] when its
-    /// schema cannot be brought up to date.
+    /// [`StoreError::Url`] for an unusable URL, [`StoreError::Open`] when the database cannot be
+    /// opened, [`StoreError::Migrate`] when its schema cannot be brought up to date.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
         Self::open(&settings.url).await
     }
 
-    /// Opens the database at `url` (`sqlite://path/to/file.db`), creating it if missing, with
-    /// WAL, foreign keys and a busy timeout, then applies migrations.
+    /// Opens the database at `url` (`sqlite://path/to/file.db`, `postgres://user@host/db`):
+    /// SQLite with WAL, foreign keys and a busy timeout, creating the file if missing;
+    /// PostgreSQL with a lock timeout and TLS as the URL's `sslmode` asks. Then applies
+    /// migrations.
     ///
     /// # Errors
     /// As [`Store::connect`].
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let open_err = |source| StoreError::Open {
-            url: redact_url(url),
-            source,
+        let url = DatabaseUrl::parse(url)?;
+        let pool = connect_pool(&url, false).await?;
+        let store = Self {
+            pool,
+            url: Arc::new(url),
+            fence: Arc::new(AtomicI64::new(0)),
         };
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(open_err)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(open_err)?;
-        let store = Self { pool };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Opens the database at `url` for reading only, without creating or migrating anything:
+    /// `None` when it is a SQLite file that does not exist (`essbot check`).
+    ///
+    /// # Errors
+    /// As [`Store::connect`].
+    pub async fn open_existing(url: &str) -> Result<Option<Self>, StoreError> {
+        let url = DatabaseUrl::parse(url)?;
+        match &url {
+            DatabaseUrl::Sqlite { path: None, .. } => return Ok(None),
+            DatabaseUrl::Sqlite { path: Some(p), .. } if !p.is_file() => return Ok(None),
+            _ => {}
+        }
+        let pool = connect_pool(&url, true).await?;
+        Ok(Some(Self {
+            pool,
+            url: Arc::new(url),
+            fence: Arc::new(AtomicI64::new(0)),
+        }))
     }
 
     /// Opens (creating it if missing) the SQLite file at `path`: for tests and `essbot demo`.
@@ -115,19 +199,33 @@ impl Store {
     }
 
     /// Applies the embedded migrations not applied yet (`essbot db migrate`, start of `run`).
+    /// On PostgreSQL, sqlx holds an advisory lock meanwhile, so instances starting together
+    /// migrate one after the other.
     ///
     /// # Errors
     /// [`StoreError::Migrate`].
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&self.pool)
-            .await?;
+        let migrator = match self.backend() {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await?;
         Ok(())
     }
 
-    /// The connection pool, for modules that keep their own tables (the alerts ledger) until
-    /// they get methods here.
-    pub fn pool(&self) -> &SqlitePool {
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        self.url.backend()
+    }
+
+    /// The database's URL, parsed.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// The connection pool, for tests and diagnostics that need raw SQL. essbot's own code
+    /// goes through the methods of [`Store`].
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
@@ -135,12 +233,95 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// Begins a write transaction. While this process is the active instance on PostgreSQL
+    /// ([`Leadership`]), the transaction first checks, and share-locks until it ends, that the
+    /// leadership term is still ours: a takeover increments the term, so once another instance
+    /// is active every write transaction of this one fails with [`StoreError::NotActive`], and
+    /// the takeover itself waits for the transactions in flight. (SQLite has a single writer
+    /// process: the file lock.)
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let term = self.fence.load(Ordering::Acquire);
+        if term != 0 && self.backend() == Backend::Postgres {
+            let ours =
+                sqlx::query("SELECT term FROM leadership WHERE id = 1 AND term = $1 FOR SHARE")
+                    .bind(term)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if ours.is_none() {
+                return Err(StoreError::NotActive);
+            }
+        }
+        Ok(tx)
+    }
 }
 
-/// Keeps the scheme of a database URL only: PostgreSQL URLs may carry a password.
-fn redact_url(url: &str) -> String {
-    let scheme = url.split(':').next().unwrap_or("");
-    format!("{scheme}:…")
+/// Statements run on every new SQLite connection of a read-write pool.
+const SQLITE_PRAGMAS: [&str; 4] = [
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 10000",
+];
+
+async fn connect_pool(url: &DatabaseUrl, read_only: bool) -> Result<AnyPool, StoreError> {
+    sqlx::any::install_default_drivers();
+    let open_err = |source| StoreError::Open {
+        url: url.redacted(),
+        source,
+    };
+    let busy_ms = BUSY_TIMEOUT.as_millis();
+    match url {
+        DatabaseUrl::Sqlite { url: text, .. } => {
+            let options = SqliteConnectOptions::from_str(text)
+                .map_err(open_err)?
+                .create_if_missing(!read_only)
+                .read_only(read_only);
+            let any = AnyConnectOptions::from_url(&options.to_url_lossy()).map_err(open_err)?;
+            AnyPoolOptions::new()
+                .max_connections(POOL_SIZE)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if read_only {
+                            conn.execute(sqlx::AssertSqlSafe(format!(
+                                "PRAGMA busy_timeout = {busy_ms}"
+                            )))
+                            .await?;
+                        } else {
+                            for pragma in SQLITE_PRAGMAS {
+                                conn.execute(pragma).await?;
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .connect_with(any)
+                .await
+                .map_err(open_err)
+        }
+        DatabaseUrl::Postgres { .. } => {
+            let name = leadership::session_name(&leadership::Instance::current().id);
+            let any =
+                AnyConnectOptions::from_url(&url.with_application_name(&name)).map_err(open_err)?;
+            AnyPoolOptions::new()
+                .max_connections(POOL_SIZE)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        conn.execute(sqlx::AssertSqlSafe(format!("SET lock_timeout = {busy_ms}")))
+                            .await?;
+                        if read_only {
+                            conn.execute("SET default_transaction_read_only = on")
+                                .await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .connect_with(any)
+                .await
+                .map_err(open_err)
+        }
+    }
 }
 
 /// The one spelling of a timestamp in the store: UTC, microseconds, `Z`, fixed width.
@@ -168,6 +349,42 @@ fn parse_opt_ts(
     text.map(|t| parse_ts(column, &t)).transpose()
 }
 
+/// `$first, $first+1, …` for `n` values: the store's statements are built with these, never
+/// with values spliced in.
+fn placeholders(first: usize, n: usize) -> String {
+    let mut out = String::with_capacity(n * 5);
+    for i in first..first + n {
+        if i > first {
+            out.push_str(", ");
+        }
+        out.push('$');
+        out.push_str(&i.to_string());
+    }
+    out
+}
+
+/// `($1, …, $width), ($width+1, …), …` for `rows` rows of `width` values.
+fn row_placeholders(rows: usize, width: usize) -> String {
+    row_placeholders_from(1, rows, width)
+}
+
+/// As [`row_placeholders`], numbered from `$first`.
+fn row_placeholders_from(first: usize, rows: usize, width: usize) -> String {
+    let mut out = String::with_capacity(rows * width * 6);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        out.push_str(&placeholders(first + r * width, width));
+        out.push(')');
+    }
+    out
+}
+
+/// Bound values per statement, under both backends' limits (SQLite 32766, PostgreSQL 65535).
+const MAX_VARIABLES: usize = 32_766;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,7 +404,8 @@ mod tests {
     }
 
     #[test]
-    fn urls_are_redacted() {
-        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres:…");
+    fn placeholders_are_numbered_in_order() {
+        assert_eq!(placeholders(3, 3), "$3, $4, $5");
+        assert_eq!(row_placeholders(2, 2), "($1, $2), ($3, $4)");
     }
 }

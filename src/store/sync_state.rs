@@ -1,7 +1,7 @@
 //! Where the sync of each démarche stands: watermarks, the pass in progress, the last outcome.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Any, Row, Transaction};
 
 use super::{Store, StoreError, format_ts, parse_opt_ts, parse_ts};
 
@@ -126,7 +126,7 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn save_sync_state(&self, state: &SyncState) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         write_state(&mut tx, state).await?;
         tx.commit().await?;
         Ok(())
@@ -167,7 +167,7 @@ const SELECT_ALL_STATES: &str = "SELECT demarche, watermark, deleted_watermark, 
 
 /// Writes the whole row, inside the caller's transaction.
 pub(super) async fn write_state(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     s: &SyncState,
 ) -> Result<(), StoreError> {
     let pass = s.pass.as_ref();
@@ -210,7 +210,7 @@ pub(super) async fn write_state(
     Ok(())
 }
 
-fn state_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<SyncState, StoreError> {
+fn state_from_row(row: &sqlx::any::AnyRow) -> Result<SyncState, StoreError> {
     let kind: Option<String> = row.try_get("pass_kind")?;
     let pass = match kind {
         None => None,

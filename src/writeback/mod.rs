@@ -34,7 +34,6 @@
 //! When an instructeur overwrites one of our annotations, essbot does not fight back: the last
 //! intent for that target is done, so it is written again only when the report itself changes.
 
-mod outbox;
 mod plan;
 
 use std::collections::BTreeMap;
@@ -42,7 +41,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -54,10 +52,10 @@ use crate::precheck::{self, PrecheckError, StoredCheck};
 use crate::rules::{ResolvedMapping, Verdict};
 use crate::store::{DossierStatus, StoreError};
 
-pub use outbox::Status as OutboxStatus;
+pub use crate::store::OutboxStatus;
 pub use plan::ManagedLabels;
 
-use outbox::OutboxRow;
+use crate::store::OutboxRow;
 use plan::{CheckInput, Intent, Payload, PlanOptions};
 
 /// Why the stage stopped (a dossier's or a démarche's own failure is in the report instead).
@@ -65,8 +63,6 @@ use plan::{CheckInput, Intent, Payload, PlanOptions};
 pub enum WritebackError {
     #[error("write-back: store failure")]
     Store(#[from] StoreError),
-    #[error("write-back: database failure")]
-    Sql(#[from] sqlx::Error),
     #[error(transparent)]
     Precheck(#[from] PrecheckError),
 }
@@ -164,7 +160,7 @@ pub struct Failure {
 /// # Errors
 /// A database failure.
 pub async fn pending_count(store: &crate::store::Store) -> Result<i64, WritebackError> {
-    Ok(outbox::open_count(store).await?)
+    Ok(store.outbox_open_count().await?)
 }
 
 /// Writes DS refused, still current, for `essbot status`.
@@ -172,7 +168,8 @@ pub async fn pending_count(store: &crate::store::Store) -> Result<i64, Writeback
 /// # Errors
 /// A database failure.
 pub async fn failures(store: &crate::store::Store) -> Result<Vec<Failure>, WritebackError> {
-    Ok(outbox::failed(store)
+    Ok(store
+        .outbox_failed()
         .await?
         .into_iter()
         .map(|r| Failure {
@@ -284,14 +281,7 @@ async fn descriptors(
     services: &Services,
     demarche: i64,
 ) -> Result<Result<DemarcheDescriptors, ApiError>, WritebackError> {
-    let cached: Option<String> =
-        sqlx::query("SELECT descriptors FROM demarche_descriptors WHERE demarche = $1")
-            .bind(demarche)
-            .fetch_optional(services.store.pool())
-            .await?
-            .map(|r| r.try_get("descriptors"))
-            .transpose()?;
-    if let Some(d) = cached.and_then(|json| serde_json::from_str(&json).ok()) {
+    if let Some((d, _)) = services.store.descriptors(demarche).await? {
         return Ok(Ok(d));
     }
     Ok(services.client.demarche_descriptors(demarche).await)
@@ -479,7 +469,9 @@ async fn read_only_since(
     options: &Options,
 ) -> Result<Option<DateTime<Utc>>, WritebackError> {
     let now = services.clock.now();
-    Ok(outbox::failed(&services.store)
+    Ok(services
+        .store
+        .outbox_failed()
         .await?
         .into_iter()
         .filter(|r| r.last_error.as_deref().is_some_and(is_read_only_refusal))
@@ -596,7 +588,7 @@ impl Ctx<'_> {
         // A crash between a call and the recording of its answer: read the dossier back first.
         let mut fresh = false;
         if !self.dry_run {
-            let sending = outbox::sending(store, number).await?;
+            let sending = store.outbox_sending(number).await?;
             if !sending.is_empty() {
                 match self.services.client.dossier(number).await {
                     Ok(fetched) => match fetched.parsed {
@@ -620,7 +612,7 @@ impl Ctx<'_> {
             }
         }
 
-        let latest = outbox::latest(store, number).await?;
+        let latest = store.outbox_latest(number).await?;
         let mut overlay = BTreeMap::new();
         if !fresh {
             for (target, row) in &latest {
@@ -665,17 +657,21 @@ impl Ctx<'_> {
             let already_done = intent.applied
                 || same.is_some_and(|r| r.status == OutboxStatus::Done)
                 || (matches!(intent.payload, Payload::Message { .. })
-                    && outbox::ever_done(store, number, &intent.target, &intent.hash).await?);
+                    && store
+                        .outbox_ever_done(number, &intent.target, &intent.hash)
+                        .await?);
             if already_done {
                 if !self.dry_run {
                     // Older intents for this target are moot: what it should hold is there.
-                    outbox::supersede_others(store, number, &intent.target, &intent.hash, now)
+                    store
+                        .outbox_supersede_others(number, &intent.target, &intent.hash, now)
                         .await?;
                     if let Some(row) = same.filter(|r| {
                         matches!(r.status, OutboxStatus::Pending | OutboxStatus::Failed)
                     }) {
                         let answer = serde_json::json!({ "constate": "déjà présent sur DS" });
-                        outbox::finish(store, row.id, OutboxStatus::Done, None, &answer, now)
+                        store
+                            .outbox_finish(row.id, OutboxStatus::Done, None, &answer, now)
                             .await?;
                     }
                 }
@@ -700,16 +696,16 @@ impl Ctx<'_> {
                 continue;
             }
             let payload = serde_json::to_string(&intent.payload).unwrap_or_default();
-            let id = outbox::enqueue(
-                store,
-                number,
-                self.demarche.number,
-                &intent.target,
-                &intent.hash,
-                &payload,
-                now,
-            )
-            .await?;
+            let id = store
+                .outbox_enqueue(
+                    number,
+                    self.demarche.number,
+                    &intent.target,
+                    &intent.hash,
+                    &payload,
+                    now,
+                )
+                .await?;
             to_send.push((id, intent));
         }
         if self.dry_run {
@@ -739,19 +735,21 @@ impl Ctx<'_> {
             if applied {
                 info!(target = %row.target, "found applied on reading back: not sent again");
                 let answer = serde_json::json!({ "constate": "présent à la relecture" });
-                outbox::finish(store, row.id, OutboxStatus::Done, None, &answer, now).await?;
+                store
+                    .outbox_finish(row.id, OutboxStatus::Done, None, &answer, now)
+                    .await?;
                 outcome.recovered.push(row.target.clone());
             } else {
                 let answer = serde_json::json!({ "constate": "absent à la relecture" });
-                outbox::finish(
-                    store,
-                    row.id,
-                    OutboxStatus::Pending,
-                    row.last_error.as_deref(),
-                    &answer,
-                    now,
-                )
-                .await?;
+                store
+                    .outbox_finish(
+                        row.id,
+                        OutboxStatus::Pending,
+                        row.last_error.as_deref(),
+                        &answer,
+                        now,
+                    )
+                    .await?;
             }
         }
         Ok(())
@@ -775,7 +773,10 @@ impl Ctx<'_> {
                 .filter_map(|(_, i)| i.payload.annotation_write())
                 .collect();
             let ids: Vec<i64> = annotations.iter().map(|(id, _)| *id).collect();
-            outbox::mark_sending(&self.services.store, &ids, self.now()).await?;
+            self.services
+                .store
+                .outbox_mark_sending(&ids, self.now())
+                .await?;
             let result = client.modify_annotations(&dossier.id, &writes).await;
             step.mutations += 1;
             let flow = self.record(&annotations, result, step).await?;
@@ -784,7 +785,10 @@ impl Ctx<'_> {
             }
         }
         for (id, intent) in others {
-            outbox::mark_sending(&self.services.store, &[id], self.now()).await?;
+            self.services
+                .store
+                .outbox_mark_sending(&[id], self.now())
+                .await?;
             let result = match &intent.payload {
                 Payload::Label {
                     id: label, present, ..
@@ -828,7 +832,9 @@ impl Ctx<'_> {
                 };
                 let answer = serde_json::json!({ "erreur": why });
                 for (id, intent) in rows {
-                    outbox::finish(store, *id, status, Some(&why), &answer, now).await?;
+                    store
+                        .outbox_finish(*id, status, Some(&why), &answer, now)
+                        .await?;
                     if status == OutboxStatus::Failed {
                         step.outcome.failed.push(TargetFailure {
                             target: intent.target.clone(),
@@ -855,14 +861,17 @@ impl Ctx<'_> {
         for (id, intent) in rows {
             let errors = errors_for(intent, &outcome, &batch_ids);
             if errors.is_empty() {
-                outbox::finish(store, *id, OutboxStatus::Done, None, &answer, now).await?;
+                store
+                    .outbox_finish(*id, OutboxStatus::Done, None, &answer, now)
+                    .await?;
                 step.outcome.written.push(intent.target.clone());
             } else {
                 let error = errors.join(" ; ");
                 if !read_only {
                     warn!(target = %intent.target, refusal = %error, "DS refused the write");
                 }
-                outbox::finish(store, *id, OutboxStatus::Failed, Some(&error), &answer, now)
+                store
+                    .outbox_finish(*id, OutboxStatus::Failed, Some(&error), &answer, now)
                     .await?;
                 step.outcome.failed.push(TargetFailure {
                     target: intent.target.clone(),

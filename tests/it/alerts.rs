@@ -4,7 +4,6 @@
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, TcpListener};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
@@ -15,19 +14,19 @@ use essbot::alerts::{
     Alert, AlertLedger, Channel, EmailChannel, Recipient, Role, WebhookChannel, daily_digests,
 };
 use essbot::config::{EmailSettings, WebhookSettings};
+use essbot::store::Store;
+
+use crate::helpers::{TempStore, TestDb, temp_store_on};
 use mail_parser::{MessageParser, MimeHeaders};
 use mailin_embedded::{Handler, Response, Server};
 use serde_json::{Value, json};
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use tempfile::TempDir;
 
 // ---------------------------------------------------------------------------------------------
 // The SMTP server.
 
 /// What the SMTP server does with the next transactions.
 #[derive(Debug, Clone, Copy)]
-enum SmtpFault {
+pub(crate) enum SmtpFault {
     /// Refuse the next RCPT TO with this code.
     Rcpt(u16),
     /// Refuse the next DATA command with this code.
@@ -39,10 +38,10 @@ enum SmtpFault {
 
 /// One message the server accepted (answered 250 after DATA).
 #[derive(Debug, Clone)]
-struct Received {
-    envelope_from: String,
-    envelope_to: Vec<String>,
-    raw: Vec<u8>,
+pub(crate) struct Received {
+    pub envelope_from: String,
+    pub envelope_to: Vec<String>,
+    pub raw: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -121,13 +120,13 @@ impl Handler for SmtpHandler {
 }
 
 /// An SMTP server on its own thread, for the life of the test process.
-struct SmtpServer {
-    port: u16,
+pub(crate) struct SmtpServer {
+    pub port: u16,
     shared: Arc<Mutex<SmtpShared>>,
 }
 
 impl SmtpServer {
-    fn start(faults: &[SmtpFault]) -> Self {
+    pub(crate) fn start(faults: &[SmtpFault]) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Mutex::new(SmtpShared {
@@ -151,19 +150,19 @@ impl SmtpServer {
         Self { port, shared }
     }
 
-    fn settings(&self) -> EmailSettings {
+    pub(crate) fn settings(&self) -> EmailSettings {
         email_settings(self.port)
     }
 
-    fn accepted(&self) -> Vec<Received> {
+    pub(crate) fn accepted(&self) -> Vec<Received> {
         self.shared.lock().unwrap().accepted.clone()
     }
 
-    fn transactions(&self) -> usize {
+    pub(crate) fn transactions(&self) -> usize {
         self.shared.lock().unwrap().transactions
     }
 
-    fn push_fault(&self, fault: SmtpFault) {
+    pub(crate) fn push_fault(&self, fault: SmtpFault) {
         self.shared.lock().unwrap().faults.push_back(fault);
     }
 }
@@ -194,13 +193,13 @@ struct HookShared {
     calls: Vec<(HeaderMap, Value, u16)>,
 }
 
-struct HookServer {
-    url: reqwest::Url,
+pub(crate) struct HookServer {
+    pub url: reqwest::Url,
     shared: Arc<Mutex<HookShared>>,
 }
 
 impl HookServer {
-    async fn start(statuses: &[u16]) -> Self {
+    pub(crate) async fn start(statuses: &[u16]) -> Self {
         let shared = Arc::new(Mutex::new(HookShared {
             statuses: statuses.iter().copied().collect(),
             ..HookShared::default()
@@ -217,7 +216,7 @@ impl HookServer {
         }
     }
 
-    fn channel(&self) -> Channel {
+    pub(crate) fn channel(&self) -> Channel {
         Channel::Webhook(
             WebhookChannel::new(&WebhookSettings {
                 url: self.url.clone(),
@@ -226,12 +225,12 @@ impl HookServer {
         )
     }
 
-    fn calls(&self) -> Vec<(HeaderMap, Value, u16)> {
+    pub(crate) fn calls(&self) -> Vec<(HeaderMap, Value, u16)> {
         self.shared.lock().unwrap().calls.clone()
     }
 
     /// Bodies of the calls answered 2xx.
-    fn delivered(&self) -> Vec<Value> {
+    pub(crate) fn delivered(&self) -> Vec<Value> {
         self.calls()
             .into_iter()
             .filter(|(_, _, status)| (200..300).contains(status))
@@ -254,26 +253,15 @@ async fn receive(
 // ---------------------------------------------------------------------------------------------
 // The database and the alerts.
 
-async fn open_pool(path: &Path) -> SqlitePool {
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(2)
-        .connect_with(options)
-        .await
-        .unwrap();
-    sqlx::migrate!("./migrations/sqlite")
-        .run(&pool)
-        .await
-        .unwrap();
-    pool
+async fn open_pool(url: &str) -> Store {
+    Store::open(url).await.unwrap()
 }
 
-async fn temp_ledger() -> (TempDir, AlertLedger) {
-    let dir = tempfile::tempdir().unwrap();
-    let pool = open_pool(&dir.path().join("essbot.db")).await;
-    (dir, AlertLedger::new(pool))
+/// A ledger on a fresh store of `db`; keep the [`TempStore`] alive as long as the ledger.
+async fn temp_ledger(db: TestDb) -> (TempStore, AlertLedger) {
+    let t = temp_store_on(db).await;
+    let ledger = AlertLedger::new(t.store.clone());
+    (t, ledger)
 }
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -309,7 +297,7 @@ fn echeance_ars() -> Alert {
     }
 }
 
-fn parse(raw: &[u8]) -> mail_parser::Message<'_> {
+pub(crate) fn parse(raw: &[u8]) -> mail_parser::Message<'_> {
     MessageParser::default()
         .parse(raw)
         .expect("a parsable e-mail")
@@ -318,538 +306,562 @@ fn parse(raw: &[u8]) -> mail_parser::Message<'_> {
 // ---------------------------------------------------------------------------------------------
 // Tests.
 
-#[tokio::test]
-async fn an_alert_is_emailed_once_in_french_to_every_address() {
-    let smtp = SmtpServer::start(&[]);
-    let (_dir, ledger) = temp_ledger().await;
-    let channels = [email(&smtp)];
-    let t0 = at(T0);
-
-    assert_eq!(ledger.enqueue(&[versement()], t0).await.unwrap(), 1);
-    assert_eq!(ledger.pending_count().await.unwrap(), 1);
-    let report = ledger.deliver_due(&channels, t0).await.unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (1, 0, 0));
-
-    let accepted = smtp.accepted();
-    assert_eq!(accepted.len(), 1);
-    let received = &accepted[0];
-    assert_eq!(received.envelope_from, "essbot@ars.example");
-    assert_eq!(
-        received.envelope_to,
-        ["cpam-ess@cpam.example", "ess@ars.example"]
-    );
-    let message = parse(&received.raw);
-    assert_eq!(
-        message.from().unwrap().first().unwrap().address(),
-        Some("essbot@ars.example")
-    );
-    let to: Vec<_> = message
-        .to()
-        .unwrap()
-        .iter()
-        .map(|a| (a.name().map(str::to_owned), a.address().unwrap().to_owned()))
-        .collect();
-    assert_eq!(
-        to,
-        [
-            (None, "cpam-ess@cpam.example".to_owned()),
-            (Some("Équipe ESS".to_owned()), "ess@ars.example".to_owned()),
-        ]
-    );
-    assert_eq!(
-        message.subject(),
-        Some("Versement de la dotation dans 30 jours — ESS Cardiologie Rhône")
-    );
-    assert!(
-        message.content_type().is_some_and(|ct| ct.ctype() == "text"
-            && ct.subtype() == Some("plain")
-            && ct
-                .attribute("charset")
-                .is_some_and(|c| c.eq_ignore_ascii_case("utf-8"))),
-        "{:?}",
-        message.content_type()
-    );
-    let text = message.body_text(0).unwrap();
-    assert!(
-        text.starts_with(
-            "Le versement de la première année de dotation (75 000 €) à l'ESS Cardiologie Rhône \
-             est dû le 5 décembre 2026"
-        ),
-        "{text}"
-    );
-    assert!(
-        text.contains("Pièces attendues : RIB de l'association"),
-        "{text}"
-    );
-    assert!(
-        text.contains("Dossier : https://demarche.numerique.gouv.fr/procedures/101/dossiers/4242"),
-        "{text}"
-    );
-    let message_id = message.message_id().unwrap().to_owned();
-    assert!(message_id.ends_with(".essbot@ars.example"), "{message_id}");
-
-    let status = ledger.status(&versement().key).await.unwrap().unwrap();
-    assert_eq!(status.completed_at, Some(t0));
-    assert_eq!(status.deliveries.len(), 1);
-    assert!(status.deliveries[0].sent);
-    assert_eq!(status.deliveries[0].attempts, 1);
-    assert_eq!(status.deliveries[0].sent_at, Some(t0));
-
-    // Later cycles find the same milestone due again: nothing more is sent.
-    for hours in [1, 24, 24 * 30] {
-        let later = t0 + Duration::hours(hours);
-        assert_eq!(ledger.enqueue(&[versement()], later).await.unwrap(), 0);
-        let report = ledger.deliver_due(&channels, later).await.unwrap();
-        assert_eq!((report.sent, report.failed, report.pending), (0, 0, 0));
-    }
-    assert_eq!(smtp.accepted().len(), 1);
-    assert_eq!(smtp.transactions(), 1);
-}
-
-#[tokio::test]
-async fn a_refusing_smtp_server_is_retried_and_the_alert_is_sent_exactly_once() {
-    let smtp = SmtpServer::start(&[SmtpFault::Rcpt(450), SmtpFault::Data(554)]);
-    let (_dir, ledger) = temp_ledger().await;
-    let channels = [email(&smtp)];
-    let key = versement().key;
-    let t0 = at(T0);
-    ledger.enqueue(&[versement()], t0).await.unwrap();
-
-    // 1st attempt: RCPT TO refused with 450.
-    let report = ledger.deliver_due(&channels, t0).await.unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (0, 1, 1));
-    let status = ledger.status(&key).await.unwrap().unwrap();
-    let delivery = &status.deliveries[0];
-    assert!(!delivery.sent);
-    assert_eq!(status.completed_at, None);
-    assert_eq!(delivery.attempts, 1);
-    assert_eq!(delivery.sent_at, None);
-    assert!(
-        delivery.last_error.as_deref().unwrap().contains("450"),
-        "{:?}",
-        delivery.last_error
-    );
-    assert_eq!(delivery.next_attempt_at, t0 + Duration::minutes(5));
-
-    // Before the backoff has passed, nothing is attempted.
-    let report = ledger
-        .deliver_due(&channels, t0 + Duration::minutes(4))
-        .await
-        .unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (0, 0, 1));
-    assert_eq!(smtp.transactions(), 1);
-
-    // 2nd attempt: DATA is refused with 554; still not sent, backoff doubled.
-    let t1 = t0 + Duration::minutes(5);
-    let report = ledger.deliver_due(&channels, t1).await.unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (0, 1, 1));
-    let status = ledger.status(&key).await.unwrap().unwrap();
-    let delivery = &status.deliveries[0];
-    assert!(!delivery.sent);
-    assert_eq!(delivery.attempts, 2);
-    assert!(
-        delivery.last_error.as_deref().unwrap().contains("554"),
-        "{:?}",
-        delivery.last_error
-    );
-    assert_eq!(delivery.next_attempt_at, t1 + Duration::minutes(10));
-    assert!(smtp.accepted().is_empty());
-
-    // 3rd attempt: accepted.
-    let t2 = t1 + Duration::minutes(10);
-    let report = ledger.deliver_due(&channels, t2).await.unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (1, 0, 0));
-    let status = ledger.status(&key).await.unwrap().unwrap();
-    assert!(status.deliveries[0].sent);
-    assert_eq!(status.deliveries[0].attempts, 3);
-    assert_eq!(status.deliveries[0].sent_at, Some(t2));
-    assert_eq!(status.completed_at, Some(t2));
-
-    for later in [t2, t2 + Duration::hours(1), t2 + Duration::days(2)] {
-        let report = ledger.deliver_due(&channels, later).await.unwrap();
-        assert_eq!((report.sent, report.failed), (0, 0));
-    }
-    assert_eq!(smtp.accepted().len(), 1);
-    assert_eq!(smtp.transactions(), 3);
-}
-
-#[tokio::test]
-async fn an_smtp_server_not_listening_is_retried_once_it_is_up() {
-    // A port nobody listens on: bound, then released.
-    let closed_port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let down = [Channel::Email(
-        EmailChannel::new(&email_settings(closed_port)).unwrap(),
-    )];
-    let (_dir, ledger) = temp_ledger().await;
-    let t0 = at(T0);
-    ledger.enqueue(&[versement()], t0).await.unwrap();
-
-    let report = ledger.deliver_due(&down, t0).await.unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (0, 1, 1));
-    let status = ledger.status(&versement().key).await.unwrap().unwrap();
-    assert!(!status.deliveries[0].sent);
-    assert!(status.deliveries[0].last_error.is_some());
-
-    // The relay is back (same configuration key, new address).
-    let smtp = SmtpServer::start(&[]);
-    let up = [email(&smtp)];
-    let t1 = t0 + Duration::minutes(5);
-    let report = ledger.deliver_due(&up, t1).await.unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (1, 0, 0));
-    let report = ledger
-        .deliver_due(&up, t1 + Duration::hours(6))
-        .await
-        .unwrap();
-    assert_eq!(report.sent, 0);
-    assert_eq!(smtp.accepted().len(), 1);
-}
-
-#[tokio::test]
-async fn an_smtp_server_that_stops_answering_after_the_message_is_retried() {
-    let smtp = SmtpServer::start(&[SmtpFault::DataEnd(554)]);
-    let channels = [Channel::Email(
-        EmailChannel::with_timeout(&smtp.settings(), std::time::Duration::from_secs(2)).unwrap(),
-    )];
-    let (_dir, ledger) = temp_ledger().await;
-    let key = versement().key;
-    let t0 = at(T0);
-    ledger.enqueue(&[versement()], t0).await.unwrap();
-
-    let report = ledger.deliver_due(&channels, t0).await.unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (0, 1, 1));
-    let status = ledger.status(&key).await.unwrap().unwrap();
-    assert!(!status.deliveries[0].sent);
-    assert!(
-        status.deliveries[0]
-            .last_error
-            .as_deref()
-            .unwrap()
-            .contains("no answer within"),
-        "{:?}",
-        status.deliveries[0].last_error
-    );
-    assert!(smtp.accepted().is_empty());
-
-    let t1 = t0 + Duration::minutes(5);
-    let report = ledger.deliver_due(&channels, t1).await.unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (1, 0, 0));
-    assert_eq!(smtp.accepted().len(), 1);
-    assert_eq!(smtp.transactions(), 2);
-}
-
-#[tokio::test]
-async fn the_webhook_receives_the_json_once() {
-    let hook = HookServer::start(&[]).await;
-    let (_dir, ledger) = temp_ledger().await;
-    let channels = [hook.channel()];
-    let t0 = at(T0);
-    ledger.enqueue(&[echeance_ars()], t0).await.unwrap();
-
-    let report = ledger.deliver_due(&channels, t0).await.unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (1, 0, 0));
-    let calls = hook.calls();
-    assert_eq!(calls.len(), 1);
-    let (headers, body, _) = &calls[0];
-    assert_eq!(
-        body,
-        &json!({
-            "key": "ess-13-pedia/validation-tacite/due",
-            "recipient": "ars",
-            "subject": "Validation tacite du projet de santé aujourd'hui — ESS Pédiatrie Provence",
-            "body": "Sans décision de l'ARS, le projet de santé de l'ESS Pédiatrie Provence est \
-                     réputé validé ce jour.",
-            "dossier_url": "https://demarche.numerique.gouv.fr/procedures/102/dossiers/77",
-            "payload": { "dossier": 77, "due": "2026-11-05" },
-        })
-    );
-    assert!(
-        headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json")
-    );
-    assert!(!headers["idempotency-key"].is_empty());
-
-    ledger.enqueue(&[echeance_ars()], t0).await.unwrap();
-    let report = ledger
-        .deliver_due(&channels, t0 + Duration::days(1))
-        .await
-        .unwrap();
-    assert_eq!((report.sent, report.failed), (0, 0));
-    assert_eq!(hook.calls().len(), 1);
-}
-
-#[tokio::test]
-async fn a_webhook_answering_500_then_200_gets_the_alert_once() {
-    let hook = HookServer::start(&[500]).await;
-    let (_dir, ledger) = temp_ledger().await;
-    let channels = [hook.channel()];
-    let key = echeance_ars().key;
-    let t0 = at(T0);
-    ledger.enqueue(&[echeance_ars()], t0).await.unwrap();
-
-    let report = ledger.deliver_due(&channels, t0).await.unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (0, 1, 1));
-    let status = ledger.status(&key).await.unwrap().unwrap();
-    assert!(!status.deliveries[0].sent);
-    assert!(
-        status.deliveries[0]
-            .last_error
-            .as_deref()
-            .unwrap()
-            .contains("500"),
-        "{:?}",
-        status.deliveries[0].last_error
-    );
-
-    let t1 = t0 + Duration::minutes(5);
-    let report = ledger.deliver_due(&channels, t1).await.unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (1, 0, 0));
-    let report = ledger
-        .deliver_due(&channels, t1 + Duration::hours(1))
-        .await
-        .unwrap();
-    assert_eq!(report.sent, 0);
-
-    let calls = hook.calls();
-    assert_eq!(
-        calls.iter().map(|(_, _, s)| *s).collect::<Vec<_>>(),
-        [500, 200]
-    );
-    // Both calls carry the same idempotency key, so a receiver could tell them apart.
-    assert_eq!(calls[0].0["idempotency-key"], calls[1].0["idempotency-key"]);
-    assert_eq!(hook.delivered().len(), 1);
-    assert_eq!(hook.delivered()[0]["key"], key.as_str());
-}
-
-#[tokio::test]
-async fn a_failing_channel_does_not_hold_back_the_other_nor_resend_it() {
-    let smtp = SmtpServer::start(&[]);
-    let hook = HookServer::start(&[503]).await;
-    let (_dir, ledger) = temp_ledger().await;
-    let channels = [email(&smtp), hook.channel()];
-    let t0 = at(T0);
-    ledger.enqueue(&[versement()], t0).await.unwrap();
-
-    let report = ledger.deliver_due(&channels, t0).await.unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (1, 1, 1));
-    let status = ledger.status(&versement().key).await.unwrap().unwrap();
-    let by_channel: Vec<_> = status
-        .deliveries
-        .iter()
-        .map(|d| (d.channel.as_str(), d.sent))
-        .collect();
-    assert_eq!(by_channel, [("email", true), ("webhook", false)]);
-    assert_eq!(status.completed_at, None);
-
-    let t1 = t0 + Duration::minutes(5);
-    let report = ledger.deliver_due(&channels, t1).await.unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (1, 0, 0));
-    assert_eq!(smtp.accepted().len(), 1);
-    assert_eq!(hook.delivered().len(), 1);
-    assert_eq!(hook.calls().len(), 2);
-}
-
-#[tokio::test]
-async fn pending_alerts_survive_a_restart_and_sent_ones_are_not_resent() {
-    let smtp = SmtpServer::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("essbot.db");
-    let t0 = at(T0);
-
-    // First process: the CPAM alert goes out, the ARS one is refused by the relay.
-    {
-        let pool = open_pool(&db).await;
-        let ledger = AlertLedger::new(pool.clone());
+both_backends! {
+    #[tokio::test]
+    async fn an_alert_is_emailed_once_in_french_to_every_address(db) {
+        let smtp = SmtpServer::start(&[]);
+        let (_t, ledger) = temp_ledger(db).await;
         let channels = [email(&smtp)];
-        ledger.enqueue(&[versement()], t0).await.unwrap();
+        let t0 = at(T0);
+
+        assert_eq!(ledger.enqueue(&[versement()], t0).await.unwrap(), 1);
+        assert_eq!(ledger.pending_count().await.unwrap(), 1);
         let report = ledger.deliver_due(&channels, t0).await.unwrap();
         assert_eq!((report.sent, report.failed, report.pending), (1, 0, 0));
 
-        smtp.push_fault(SmtpFault::Data(451));
-        ledger.enqueue(&[echeance_ars()], t0).await.unwrap();
+        let accepted = smtp.accepted();
+        assert_eq!(accepted.len(), 1);
+        let received = &accepted[0];
+        assert_eq!(received.envelope_from, "essbot@ars.example");
+        assert_eq!(
+            received.envelope_to,
+            ["cpam-ess@cpam.example", "ess@ars.example"]
+        );
+        let message = parse(&received.raw);
+        assert_eq!(
+            message.from().unwrap().first().unwrap().address(),
+            Some("essbot@ars.example")
+        );
+        let to: Vec<_> = message
+            .to()
+            .unwrap()
+            .iter()
+            .map(|a| (a.name().map(str::to_owned), a.address().unwrap().to_owned()))
+            .collect();
+        assert_eq!(
+            to,
+            [
+                (None, "cpam-ess@cpam.example".to_owned()),
+                (Some("Équipe ESS".to_owned()), "ess@ars.example".to_owned()),
+            ]
+        );
+        assert_eq!(
+            message.subject(),
+            Some("Versement de la dotation dans 30 jours — ESS Cardiologie Rhône")
+        );
+        assert!(
+            message.content_type().is_some_and(|ct| ct.ctype() == "text"
+                && ct.subtype() == Some("plain")
+                && ct
+                    .attribute("charset")
+                    .is_some_and(|c| c.eq_ignore_ascii_case("utf-8"))),
+            "{:?}",
+            message.content_type()
+        );
+        let text = message.body_text(0).unwrap();
+        assert!(
+            text.starts_with(
+                "Le versement de la première année de dotation (75 000 €) à l'ESS Cardiologie Rhône \
+                 est dû le 5 décembre 2026"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("Pièces attendues : RIB de l'association"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Dossier : https://demarche.numerique.gouv.fr/procedures/101/dossiers/4242"),
+            "{text}"
+        );
+        let message_id = message.message_id().unwrap().to_owned();
+        assert!(message_id.ends_with(".essbot@ars.example"), "{message_id}");
+
+        let status = ledger.status(&versement().key).await.unwrap().unwrap();
+        assert_eq!(status.completed_at, Some(t0));
+        assert_eq!(status.deliveries.len(), 1);
+        assert!(status.deliveries[0].sent);
+        assert_eq!(status.deliveries[0].attempts, 1);
+        assert_eq!(status.deliveries[0].sent_at, Some(t0));
+
+        // Later cycles find the same milestone due again: nothing more is sent.
+        for hours in [1, 24, 24 * 30] {
+            let later = t0 + Duration::hours(hours);
+            assert_eq!(ledger.enqueue(&[versement()], later).await.unwrap(), 0);
+            let report = ledger.deliver_due(&channels, later).await.unwrap();
+            assert_eq!((report.sent, report.failed, report.pending), (0, 0, 0));
+        }
+        assert_eq!(smtp.accepted().len(), 1);
+        assert_eq!(smtp.transactions(), 1);
+    }
+}
+
+both_backends! {
+    #[tokio::test]
+    async fn a_refusing_smtp_server_is_retried_and_the_alert_is_sent_exactly_once(db) {
+        let smtp = SmtpServer::start(&[SmtpFault::Rcpt(450), SmtpFault::Data(554)]);
+        let (_t, ledger) = temp_ledger(db).await;
+        let channels = [email(&smtp)];
+        let key = versement().key;
+        let t0 = at(T0);
+        ledger.enqueue(&[versement()], t0).await.unwrap();
+
+        // 1st attempt: RCPT TO refused with 450.
         let report = ledger.deliver_due(&channels, t0).await.unwrap();
         assert_eq!((report.sent, report.failed, report.pending), (0, 1, 1));
-        pool.close().await;
-    }
-    assert_eq!(smtp.accepted().len(), 1);
+        let status = ledger.status(&key).await.unwrap().unwrap();
+        let delivery = &status.deliveries[0];
+        assert!(!delivery.sent);
+        assert_eq!(status.completed_at, None);
+        assert_eq!(delivery.attempts, 1);
+        assert_eq!(delivery.sent_at, None);
+        assert!(
+            delivery.last_error.as_deref().unwrap().contains("450"),
+            "{:?}",
+            delivery.last_error
+        );
+        assert_eq!(delivery.next_attempt_at, t0 + Duration::minutes(5));
 
-    // Second process: same file, new pool, new ledger, new channel.
-    let pool = open_pool(&db).await;
-    let ledger = AlertLedger::new(pool);
-    let channels = [email(&smtp)];
-    assert_eq!(ledger.pending_count().await.unwrap(), 1);
-    let status = ledger.status(&echeance_ars().key).await.unwrap().unwrap();
-    assert_eq!(status.deliveries[0].attempts, 1);
-    assert!(!status.deliveries[0].sent);
-
-    // The milestones module finds both alerts due again: neither is enqueued twice.
-    let t1 = t0 + Duration::minutes(15);
-    assert_eq!(
-        ledger
-            .enqueue(&[versement(), echeance_ars()], t1)
-            .await
-            .unwrap(),
-        0
-    );
-    let report = ledger.deliver_due(&channels, t1).await.unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (1, 0, 0));
-
-    let subjects: Vec<String> = smtp
-        .accepted()
-        .iter()
-        .map(|r| parse(&r.raw).subject().unwrap().to_owned())
-        .collect();
-    assert_eq!(subjects, [versement().subject, echeance_ars().subject]);
-}
-
-#[tokio::test]
-async fn the_daily_digest_goes_out_once_per_role_and_day() {
-    let smtp = SmtpServer::start(&[]);
-    let (_dir, ledger) = temp_ledger().await;
-    let channels = [email(&smtp)];
-    let t0 = at(T0);
-    let today = NaiveDate::from_ymd_opt(2026, 11, 5).unwrap();
-
-    let mut second_cpam = versement();
-    second_cpam.key = "ess-42-psy/justificatifs/due".into();
-    second_cpam.subject = "Justificatifs attendus aujourd'hui — ESS Psychiatrie Loire".into();
-    let due = [versement(), echeance_ars(), second_cpam.clone()];
-
-    let digests = daily_digests(&due, today);
-    assert_eq!(ledger.enqueue(&digests, t0).await.unwrap(), 2);
-    let report = ledger.deliver_due(&channels, t0).await.unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (2, 0, 0));
-
-    let accepted = smtp.accepted();
-    let mut subjects: Vec<String> = accepted
-        .iter()
-        .map(|r| parse(&r.raw).subject().unwrap().to_owned())
-        .collect();
-    subjects.sort();
-    assert_eq!(
-        subjects,
-        [
-            "Récapitulatif du 5 novembre 2026 pour l'ARS : 1 alerte",
-            "Récapitulatif du 5 novembre 2026 pour la CPAM : 2 alertes",
-        ]
-    );
-    let cpam = accepted
-        .iter()
-        .map(|r| parse(&r.raw).body_text(0).unwrap().into_owned())
-        .find(|text| text.contains("pour la CPAM"))
-        .unwrap();
-    assert!(
-        cpam.contains("2. Versement de la dotation dans 30 jours — ESS Cardiologie Rhône"),
-        "{cpam}"
-    );
-    assert!(
-        cpam.contains("1. Justificatifs attendus aujourd'hui — ESS Psychiatrie Loire"),
-        "{cpam}"
-    );
-
-    // A later cycle the same day rebuilds the digests: nothing new goes out.
-    let t1 = t0 + Duration::hours(2);
-    let again = daily_digests(&due[..1], today);
-    assert_eq!(ledger.enqueue(&again, t1).await.unwrap(), 0);
-    let report = ledger.deliver_due(&channels, t1).await.unwrap();
-    assert_eq!(report.sent, 0);
-    assert_eq!(smtp.accepted().len(), 2);
-
-    // The next day has its own digest.
-    let tomorrow = today.succ_opt().unwrap();
-    let next = daily_digests(&due[1..2], tomorrow);
-    assert_eq!(next[0].key, "digest/ars/2026-11-06");
-    assert_eq!(
-        ledger.enqueue(&next, t0 + Duration::days(1)).await.unwrap(),
-        1
-    );
-    let report = ledger
-        .deliver_due(&channels, t0 + Duration::days(1))
-        .await
-        .unwrap();
-    assert_eq!(report.sent, 1);
-}
-
-#[tokio::test]
-async fn a_channel_added_later_gets_only_alerts_not_yet_delivered() {
-    let smtp = SmtpServer::start(&[]);
-    let hook = HookServer::start(&[]).await;
-    let (_dir, ledger) = temp_ledger().await;
-    let t0 = at(T0);
-
-    ledger.enqueue(&[versement()], t0).await.unwrap();
-    ledger.deliver_due(&[email(&smtp)], t0).await.unwrap();
-
-    // The webhook is configured the next day: the old alert is not replayed to it.
-    let t1 = t0 + Duration::days(1);
-    ledger.enqueue(&[echeance_ars()], t1).await.unwrap();
-    let report = ledger
-        .deliver_due(&[email(&smtp), hook.channel()], t1)
-        .await
-        .unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (2, 0, 0));
-    let keys: Vec<_> = hook.delivered().iter().map(|b| b["key"].clone()).collect();
-    assert_eq!(keys, [json!(echeance_ars().key)]);
-    assert_eq!(smtp.accepted().len(), 2);
-}
-
-#[tokio::test]
-async fn without_a_channel_alerts_stay_pending() {
-    let (_dir, ledger) = temp_ledger().await;
-    let t0 = at(T0);
-    ledger
-        .enqueue(&[versement(), echeance_ars()], t0)
-        .await
-        .unwrap();
-    let report = ledger.deliver_due(&[], t0).await.unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (0, 0, 2));
-
-    let hook = HookServer::start(&[]).await;
-    let report = ledger
-        .deliver_due(&[hook.channel()], t0 + Duration::hours(1))
-        .await
-        .unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (2, 0, 0));
-}
-
-#[tokio::test]
-async fn an_unreadable_row_fails_alone_and_is_never_marked_sent() {
-    let hook = HookServer::start(&[]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let pool = open_pool(&dir.path().join("essbot.db")).await;
-    let ledger = AlertLedger::new(pool.clone());
-    let t0 = at(T0);
-    ledger.enqueue(&[versement()], t0).await.unwrap();
-    // A row this version cannot read (written by a later version, or edited by hand).
-    sqlx::query(
-        "INSERT INTO alert_ledger (key, recipient, subject, body, payload, enqueued_at)
-         VALUES ('p/m/due', 'mairie', 'Sujet', 'Corps', '{}', '2026-11-05T06:00:00.000000Z')",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
-
-    let report = ledger.deliver_due(&[hook.channel()], t0).await.unwrap();
-    assert_eq!((report.sent, report.failed, report.pending), (1, 1, 1));
-    let (status, last_error): (String, Option<String>) =
-        sqlx::query_as("SELECT status, last_error FROM alert_delivery WHERE alert_key = 'p/m/due'")
-            .fetch_one(&pool)
+        // Before the backoff has passed, nothing is attempted.
+        let report = ledger
+            .deliver_due(&channels, t0 + Duration::minutes(4))
             .await
             .unwrap();
-    assert_eq!(status, "pending");
-    assert!(last_error.unwrap().contains("mairie"));
-    assert_eq!(hook.calls().len(), 1);
-    assert!(
-        ledger
-            .status(&versement().key)
+        assert_eq!((report.sent, report.failed, report.pending), (0, 0, 1));
+        assert_eq!(smtp.transactions(), 1);
+
+        // 2nd attempt: DATA is refused with 554; still not sent, backoff doubled.
+        let t1 = t0 + Duration::minutes(5);
+        let report = ledger.deliver_due(&channels, t1).await.unwrap();
+        assert_eq!((report.sent, report.failed, report.pending), (0, 1, 1));
+        let status = ledger.status(&key).await.unwrap().unwrap();
+        let delivery = &status.deliveries[0];
+        assert!(!delivery.sent);
+        assert_eq!(delivery.attempts, 2);
+        assert!(
+            delivery.last_error.as_deref().unwrap().contains("554"),
+            "{:?}",
+            delivery.last_error
+        );
+        assert_eq!(delivery.next_attempt_at, t1 + Duration::minutes(10));
+        assert!(smtp.accepted().is_empty());
+
+        // 3rd attempt: accepted.
+        let t2 = t1 + Duration::minutes(10);
+        let report = ledger.deliver_due(&channels, t2).await.unwrap();
+        assert_eq!((report.sent, report.failed, report.pending), (1, 0, 0));
+        let status = ledger.status(&key).await.unwrap().unwrap();
+        assert!(status.deliveries[0].sent);
+        assert_eq!(status.deliveries[0].attempts, 3);
+        assert_eq!(status.deliveries[0].sent_at, Some(t2));
+        assert_eq!(status.completed_at, Some(t2));
+
+        for later in [t2, t2 + Duration::hours(1), t2 + Duration::days(2)] {
+            let report = ledger.deliver_due(&channels, later).await.unwrap();
+            assert_eq!((report.sent, report.failed), (0, 0));
+        }
+        assert_eq!(smtp.accepted().len(), 1);
+        assert_eq!(smtp.transactions(), 3);
+    }
+}
+
+both_backends! {
+    #[tokio::test]
+    async fn an_smtp_server_not_listening_is_retried_once_it_is_up(db) {
+        // A port nobody listens on: bound, then released.
+        let closed_port = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let down = [Channel::Email(
+            EmailChannel::new(&email_settings(closed_port)).unwrap(),
+        )];
+        let (_t, ledger) = temp_ledger(db).await;
+        let t0 = at(T0);
+        ledger.enqueue(&[versement()], t0).await.unwrap();
+
+        let report = ledger.deliver_due(&down, t0).await.unwrap();
+        assert_eq!((report.sent, report.failed, report.pending), (0, 1, 1));
+        let status = ledger.status(&versement().key).await.unwrap().unwrap();
+        assert!(!status.deliveries[0].sent);
+        assert!(status.deliveries[0].last_error.is_some());
+
+        // The relay is back (same configuration key, new address).
+        let smtp = SmtpServer::start(&[]);
+        let up = [email(&smtp)];
+        let t1 = t0 + Duration::minutes(5);
+        let report = ledger.deliver_due(&up, t1).await.unwrap();
+        assert_eq!((report.sent, report.failed, report.pending), (1, 0, 0));
+        let report = ledger
+            .deliver_due(&up, t1 + Duration::hours(6))
             .await
-            .unwrap()
-            .unwrap()
-            .completed_at
-            .is_some()
-    );
+            .unwrap();
+        assert_eq!(report.sent, 0);
+        assert_eq!(smtp.accepted().len(), 1);
+    }
+}
+
+both_backends! {
+    #[tokio::test]
+    async fn an_smtp_server_that_stops_answering_after_the_message_is_retried(db) {
+        let smtp = SmtpServer::start(&[SmtpFault::DataEnd(554)]);
+        let channels = [Channel::Email(
+            EmailChannel::with_timeout(&smtp.settings(), std::time::Duration::from_secs(2)).unwrap(),
+        )];
+        let (_t, ledger) = temp_ledger(db).await;
+        let key = versement().key;
+        let t0 = at(T0);
+        ledger.enqueue(&[versement()], t0).await.unwrap();
+
+        let report = ledger.deliver_due(&channels, t0).await.unwrap();
+        assert_eq!((report.sent, report.failed, report.pending), (0, 1, 1));
+        let status = ledger.status(&key).await.unwrap().unwrap();
+        assert!(!status.deliveries[0].sent);
+        assert!(
+            status.deliveries[0]
+                .last_error
+                .as_deref()
+                .unwrap()
+                .contains("no answer within"),
+            "{:?}",
+            status.deliveries[0].last_error
+        );
+        assert!(smtp.accepted().is_empty());
+
+        let t1 = t0 + Duration::minutes(5);
+        let report = ledger.deliver_due(&channels, t1).await.unwrap();
+        assert_eq!((report.sent, report.failed, report.pending), (1, 0, 0));
+        assert_eq!(smtp.accepted().len(), 1);
+        assert_eq!(smtp.transactions(), 2);
+    }
+}
+
+both_backends! {
+    #[tokio::test]
+    async fn the_webhook_receives_the_json_once(db) {
+        let hook = HookServer::start(&[]).await;
+        let (_t, ledger) = temp_ledger(db).await;
+        let channels = [hook.channel()];
+        let t0 = at(T0);
+        ledger.enqueue(&[echeance_ars()], t0).await.unwrap();
+
+        let report = ledger.deliver_due(&channels, t0).await.unwrap();
+        assert_eq!((report.sent, report.failed, report.pending), (1, 0, 0));
+        let calls = hook.calls();
+        assert_eq!(calls.len(), 1);
+        let (headers, body, _) = &calls[0];
+        assert_eq!(
+            body,
+            &json!({
+                "key": "ess-13-pedia/validation-tacite/due",
+                "recipient": "ars",
+                "subject": "Validation tacite du projet de santé aujourd'hui — ESS Pédiatrie Provence",
+                "body": "Sans décision de l'ARS, le projet de santé de l'ESS Pédiatrie Provence est \
+                         réputé validé ce jour.",
+                "dossier_url": "https://demarche.numerique.gouv.fr/procedures/102/dossiers/77",
+                "payload": { "dossier": 77, "due": "2026-11-05" },
+            })
+        );
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        assert!(!headers["idempotency-key"].is_empty());
+
+        ledger.enqueue(&[echeance_ars()], t0).await.unwrap();
+        let report = ledger
+            .deliver_due(&channels, t0 + Duration::days(1))
+            .await
+            .unwrap();
+        assert_eq!((report.sent, report.failed), (0, 0));
+        assert_eq!(hook.calls().len(), 1);
+    }
+}
+
+both_backends! {
+    #[tokio::test]
+    async fn a_webhook_answering_500_then_200_gets_the_alert_once(db) {
+        let hook = HookServer::start(&[500]).await;
+        let (_t, ledger) = temp_ledger(db).await;
+        let channels = [hook.channel()];
+        let key = echeance_ars().key;
+        let t0 = at(T0);
+        ledger.enqueue(&[echeance_ars()], t0).await.unwrap();
+
+        let report = ledger.deliver_due(&channels, t0).await.unwrap();
+        assert_eq!((report.sent, report.failed, report.pending), (0, 1, 1));
+        let status = ledger.status(&key).await.unwrap().unwrap();
+        assert!(!status.deliveries[0].sent);
+        assert!(
+            status.deliveries[0]
+                .last_error
+                .as_deref()
+                .unwrap()
+                .contains("500"),
+            "{:?}",
+            status.deliveries[0].last_error
+        );
+
+        let t1 = t0 + Duration::minutes(5);
+        let report = ledger.deliver_due(&channels, t1).await.unwrap();
+        assert_eq!((report.sent, report.failed, report.pending), (1, 0, 0));
+        let report = ledger
+            .deliver_due(&channels, t1 + Duration::hours(1))
+            .await
+            .unwrap();
+        assert_eq!(report.sent, 0);
+
+        let calls = hook.calls();
+        assert_eq!(
+            calls.iter().map(|(_, _, s)| *s).collect::<Vec<_>>(),
+            [500, 200]
+        );
+        // Both calls carry the same idempotency key, so a receiver could tell them apart.
+        assert_eq!(calls[0].0["idempotency-key"], calls[1].0["idempotency-key"]);
+        assert_eq!(hook.delivered().len(), 1);
+        assert_eq!(hook.delivered()[0]["key"], key.as_str());
+    }
+}
+
+both_backends! {
+    #[tokio::test]
+    async fn a_failing_channel_does_not_hold_back_the_other_nor_resend_it(db) {
+        let smtp = SmtpServer::start(&[]);
+        let hook = HookServer::start(&[503]).await;
+        let (_t, ledger) = temp_ledger(db).await;
+        let channels = [email(&smtp), hook.channel()];
+        let t0 = at(T0);
+        ledger.enqueue(&[versement()], t0).await.unwrap();
+
+        let report = ledger.deliver_due(&channels, t0).await.unwrap();
+        assert_eq!((report.sent, report.failed, report.pending), (1, 1, 1));
+        let status = ledger.status(&versement().key).await.unwrap().unwrap();
+        let by_channel: Vec<_> = status
+            .deliveries
+            .iter()
+            .map(|d| (d.channel.as_str(), d.sent))
+            .collect();
+        assert_eq!(by_channel, [("email", true), ("webhook", false)]);
+        assert_eq!(status.completed_at, None);
+
+        let t1 = t0 + Duration::minutes(5);
+        let report = ledger.deliver_due(&channels, t1).await.unwrap();
+        assert_eq!((report.sent, report.failed, report.pending), (1, 0, 0));
+        assert_eq!(smtp.accepted().len(), 1);
+        assert_eq!(hook.delivered().len(), 1);
+        assert_eq!(hook.calls().len(), 2);
+    }
+}
+
+both_backends! {
+    #[tokio::test]
+    async fn pending_alerts_survive_a_restart_and_sent_ones_are_not_resent(db) {
+        let smtp = SmtpServer::start(&[]);
+        let t = temp_store_on(db).await;
+        t.store.close().await;
+        let t0 = at(T0);
+
+        // First process: the CPAM alert goes out, the ARS one is refused by the relay.
+        {
+            let pool = open_pool(&t.url).await;
+            let ledger = AlertLedger::new(pool.clone());
+            let channels = [email(&smtp)];
+            ledger.enqueue(&[versement()], t0).await.unwrap();
+            let report = ledger.deliver_due(&channels, t0).await.unwrap();
+            assert_eq!((report.sent, report.failed, report.pending), (1, 0, 0));
+
+            smtp.push_fault(SmtpFault::Data(451));
+            ledger.enqueue(&[echeance_ars()], t0).await.unwrap();
+            let report = ledger.deliver_due(&channels, t0).await.unwrap();
+            assert_eq!((report.sent, report.failed, report.pending), (0, 1, 1));
+            pool.close().await;
+        }
+        assert_eq!(smtp.accepted().len(), 1);
+
+        // Second process: same file, new pool, new ledger, new channel.
+        let pool = open_pool(&t.url).await;
+        let ledger = AlertLedger::new(pool);
+        let channels = [email(&smtp)];
+        assert_eq!(ledger.pending_count().await.unwrap(), 1);
+        let status = ledger.status(&echeance_ars().key).await.unwrap().unwrap();
+        assert_eq!(status.deliveries[0].attempts, 1);
+        assert!(!status.deliveries[0].sent);
+
+        // The milestones module finds both alerts due again: neither is enqueued twice.
+        let t1 = t0 + Duration::minutes(15);
+        assert_eq!(
+            ledger
+                .enqueue(&[versement(), echeance_ars()], t1)
+                .await
+                .unwrap(),
+            0
+        );
+        let report = ledger.deliver_due(&channels, t1).await.unwrap();
+        assert_eq!((report.sent, report.failed, report.pending), (1, 0, 0));
+
+        let subjects: Vec<String> = smtp
+            .accepted()
+            .iter()
+            .map(|r| parse(&r.raw).subject().unwrap().to_owned())
+            .collect();
+        assert_eq!(subjects, [versement().subject, echeance_ars().subject]);
+    }
+}
+
+both_backends! {
+    #[tokio::test]
+    async fn the_daily_digest_goes_out_once_per_role_and_day(db) {
+        let smtp = SmtpServer::start(&[]);
+        let (_t, ledger) = temp_ledger(db).await;
+        let channels = [email(&smtp)];
+        let t0 = at(T0);
+        let today = NaiveDate::from_ymd_opt(2026, 11, 5).unwrap();
+
+        let mut second_cpam = versement();
+        second_cpam.key = "ess-42-psy/justificatifs/due".into();
+        second_cpam.subject = "Justificatifs attendus aujourd'hui — ESS Psychiatrie Loire".into();
+        let due = [versement(), echeance_ars(), second_cpam.clone()];
+
+        let digests = daily_digests(&due, today);
+        assert_eq!(ledger.enqueue(&digests, t0).await.unwrap(), 2);
+        let report = ledger.deliver_due(&channels, t0).await.unwrap();
+        assert_eq!((report.sent, report.failed, report.pending), (2, 0, 0));
+
+        let accepted = smtp.accepted();
+        let mut subjects: Vec<String> = accepted
+            .iter()
+            .map(|r| parse(&r.raw).subject().unwrap().to_owned())
+            .collect();
+        subjects.sort();
+        assert_eq!(
+            subjects,
+            [
+                "Récapitulatif du 5 novembre 2026 pour l'ARS : 1 alerte",
+                "Récapitulatif du 5 novembre 2026 pour la CPAM : 2 alertes",
+            ]
+        );
+        let cpam = accepted
+            .iter()
+            .map(|r| parse(&r.raw).body_text(0).unwrap().into_owned())
+            .find(|text| text.contains("pour la CPAM"))
+            .unwrap();
+        assert!(
+            cpam.contains("2. Versement de la dotation dans 30 jours — ESS Cardiologie Rhône"),
+            "{cpam}"
+        );
+        assert!(
+            cpam.contains("1. Justificatifs attendus aujourd'hui — ESS Psychiatrie Loire"),
+            "{cpam}"
+        );
+
+        // A later cycle the same day rebuilds the digests: nothing new goes out.
+        let t1 = t0 + Duration::hours(2);
+        let again = daily_digests(&due[..1], today);
+        assert_eq!(ledger.enqueue(&again, t1).await.unwrap(), 0);
+        let report = ledger.deliver_due(&channels, t1).await.unwrap();
+        assert_eq!(report.sent, 0);
+        assert_eq!(smtp.accepted().len(), 2);
+
+        // The next day has its own digest.
+        let tomorrow = today.succ_opt().unwrap();
+        let next = daily_digests(&due[1..2], tomorrow);
+        assert_eq!(next[0].key, "digest/ars/2026-11-06");
+        assert_eq!(
+            ledger.enqueue(&next, t0 + Duration::days(1)).await.unwrap(),
+            1
+        );
+        let report = ledger
+            .deliver_due(&channels, t0 + Duration::days(1))
+            .await
+            .unwrap();
+        assert_eq!(report.sent, 1);
+    }
+}
+
+both_backends! {
+    #[tokio::test]
+    async fn a_channel_added_later_gets_only_alerts_not_yet_delivered(db) {
+        let smtp = SmtpServer::start(&[]);
+        let hook = HookServer::start(&[]).await;
+        let (_t, ledger) = temp_ledger(db).await;
+        let t0 = at(T0);
+
+        ledger.enqueue(&[versement()], t0).await.unwrap();
+        ledger.deliver_due(&[email(&smtp)], t0).await.unwrap();
+
+        // The webhook is configured the next day: the old alert is not replayed to it.
+        let t1 = t0 + Duration::days(1);
+        ledger.enqueue(&[echeance_ars()], t1).await.unwrap();
+        let report = ledger
+            .deliver_due(&[email(&smtp), hook.channel()], t1)
+            .await
+            .unwrap();
+        assert_eq!((report.sent, report.failed, report.pending), (2, 0, 0));
+        let keys: Vec<_> = hook.delivered().iter().map(|b| b["key"].clone()).collect();
+        assert_eq!(keys, [json!(echeance_ars().key)]);
+        assert_eq!(smtp.accepted().len(), 2);
+    }
+}
+
+both_backends! {
+    #[tokio::test]
+    async fn without_a_channel_alerts_stay_pending(db) {
+        let (_t, ledger) = temp_ledger(db).await;
+        let t0 = at(T0);
+        ledger
+            .enqueue(&[versement(), echeance_ars()], t0)
+            .await
+            .unwrap();
+        let report = ledger.deliver_due(&[], t0).await.unwrap();
+        assert_eq!((report.sent, report.failed, report.pending), (0, 0, 2));
+
+        let hook = HookServer::start(&[]).await;
+        let report = ledger
+            .deliver_due(&[hook.channel()], t0 + Duration::hours(1))
+            .await
+            .unwrap();
+        assert_eq!((report.sent, report.failed, report.pending), (2, 0, 0));
+    }
+}
+
+both_backends! {
+    #[tokio::test]
+    async fn an_unreadable_row_fails_alone_and_is_never_marked_sent(db) {
+        let hook = HookServer::start(&[]).await;
+        let t = temp_store_on(db).await;
+        let pool = t.store.clone();
+        let ledger = AlertLedger::new(pool.clone());
+        let t0 = at(T0);
+        ledger.enqueue(&[versement()], t0).await.unwrap();
+        // A row this version cannot read (written by a later version, or edited by hand).
+        sqlx::query(
+            "INSERT INTO alert_ledger (key, recipient, subject, body, payload, enqueued_at)
+             VALUES ('p/m/due', 'mairie', 'Sujet', 'Corps', '{}', '2026-11-05T06:00:00.000000Z')",
+        )
+        .execute(pool.pool())
+        .await
+        .unwrap();
+
+        let report = ledger.deliver_due(&[hook.channel()], t0).await.unwrap();
+        assert_eq!((report.sent, report.failed, report.pending), (1, 1, 1));
+        let (status, last_error): (String, Option<String>) =
+            sqlx::query_as("SELECT status, last_error FROM alert_delivery WHERE alert_key = 'p/m/due'")
+                .fetch_one(pool.pool())
+                .await
+                .unwrap();
+        assert_eq!(status, "pending");
+        assert!(last_error.unwrap().contains("mairie"));
+        assert_eq!(hook.calls().len(), 1);
+        assert!(
+            ledger
+                .status(&versement().key)
+                .await
+                .unwrap()
+                .unwrap()
+                .completed_at
+                .is_some()
+        );
+    }
 }

@@ -30,7 +30,7 @@ use sqlx::Connection as _;
 use sqlx::SqliteConnection;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::TestEnv;
+use crate::helpers::{TestDb, TestEnv};
 
 const LIST: &str = "GetDemarcheDossiers";
 const ANNOTATIONS: &str = "DossierModifierAnnotations";
@@ -55,7 +55,7 @@ async fn run(s: &Services) -> CycleReport {
 }
 
 /// Every dossier DS lists for `demarche`, read with a fault-free client.
-async fn listed(client: &DsClient, demarche: i64) -> BTreeSet<i64> {
+pub(crate) async fn listed(client: &DsClient, demarche: i64) -> BTreeSet<i64> {
     let mut out = BTreeSet::new();
     let mut after: Option<String> = None;
     loop {
@@ -72,7 +72,7 @@ async fn listed(client: &DsClient, demarche: i64) -> BTreeSet<i64> {
 }
 
 /// Nothing lost, nothing written twice (see the module docs).
-async fn assert_invariants(store: &Store, sandbox: &Sandbox, client: &DsClient) {
+pub(crate) async fn assert_invariants(store: &Store, sandbox: &Sandbox, client: &DsClient) {
     let checked: BTreeSet<i64> = essbot::precheck::stored_checks(store)
         .await
         .expect("checks")
@@ -106,7 +106,7 @@ async fn assert_invariants(store: &Store, sandbox: &Sandbox, client: &DsClient) 
 
 /// No mutation DS applied appears twice with the same operation, dossier and input.
 #[track_caller]
-fn assert_no_duplicate_mutation(sandbox: &Sandbox) {
+pub(crate) fn assert_no_duplicate_mutation(sandbox: &Sandbox) {
     let mut seen: BTreeMap<(String, Option<i32>, String), usize> = BTreeMap::new();
     for m in sandbox
         .mutations()
@@ -448,7 +448,7 @@ async fn a_read_only_token_and_an_instructeur_without_rights_are_recorded_not_re
 }
 
 /// splitmix64: a seeded sequence without a dependency.
-fn splitmix(state: &mut u64) -> u64 {
+pub(crate) fn splitmix(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -631,6 +631,144 @@ async fn a_full_database_fails_clearly_then_the_next_cycle_recovers() {
     let recorded = last.error.unwrap_or_default();
     assert!(recorded.contains("database or disk is full"), "{recorded}");
     limit_pages(&env.store, false).await;
+    assert_recovered(&env, &s).await;
+}
+
+/// PostgreSQL: another session holds exclusive locks on the tables the cycle starts with.
+async fn lock_tables(other: &mut sqlx::PgConnection) {
+    sqlx::query("BEGIN").execute(&mut *other).await.unwrap();
+    sqlx::query("LOCK TABLE cycles, sync_state, dossiers IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_tables_locked_by_another_session_fail_clearly_then_wait_then_succeed() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let env = TestEnv::spawn_on(db).await;
+    let s = services(&env, env.settings.clone());
+    let url = env.db.url(env.dir.path());
+    let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+
+    // Held longer than the store's lock timeout (10 s): the cycle fails and says why.
+    lock_tables(&mut other).await;
+    let started = Instant::now();
+    let err = cycle::run_once(&s, &CancellationToken::new())
+        .await
+        .expect_err("the tables are locked");
+    let text = format!("{:#}", anyhow::Error::from(err));
+    assert!(text.contains("lock timeout"), "{text}");
+    assert!(text.contains("erreur de base de données"), "{text}");
+    assert!(started.elapsed() >= Duration::from_secs(5), "{text}");
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+
+    // Held for a moment: the cycle waits, then runs.
+    lock_tables(&mut other).await;
+    let cycle = tokio::spawn({
+        let s = s.clone();
+        async move { cycle::run_once(&s, &CancellationToken::new()).await }
+    });
+    tokio::time::sleep(ms(800)).await;
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    let report = cycle.await.unwrap().expect("the cycle waited");
+    assert_eq!(report.outcome, "ok", "{:?}", report.errors);
+    other.close().await.unwrap();
+    assert_recovered(&env, &s).await;
+}
+
+/// PostgreSQL: ends every session of the test's database but `admin`'s, as a server restart or
+/// a DBA would; the store's pool opens new ones.
+async fn end_sessions(admin: &mut sqlx::PgConnection) {
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(admin)
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_database_turned_read_only_fails_clearly_then_the_next_cycle_recovers() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let env = TestEnv::spawn_on(db).await;
+    let s = services(&env, env.settings.clone());
+    // What a DBA does before maintenance, or a standby server promoted late: every new
+    // session is read-only.
+    let mut admin = sqlx::PgConnection::connect(&env.db.url(env.dir.path()))
+        .await
+        .unwrap();
+    let name: String = sqlx::query_scalar("SELECT current_database()::text")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {name} SET default_transaction_read_only = on"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    end_sessions(&mut admin).await;
+    let text = match cycle::run_once(&s, &CancellationToken::new()).await {
+        Ok(report) => {
+            assert_ne!(report.outcome, "ok");
+            all_errors(&report)
+        }
+        Err(e) => format!("{:#}", anyhow::Error::from(e)),
+    };
+    assert!(text.contains("read-only transaction"), "{text}");
+    assert!(env.sandbox.mutations().is_empty(), "nothing written to DS");
+    // Lifted: the next cycle recovers everything.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {name} RESET default_transaction_read_only"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    end_sessions(&mut admin).await;
+    admin.close().await.unwrap();
+    assert_recovered(&env, &s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sessions_cut_in_the_middle_of_the_write_back_lose_nothing() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let env = TestEnv::spawn_on(db).await;
+    let s = services(&env, env.settings.clone());
+    // Slow writes, so that the cut finds calls on their way and rows being recorded.
+    env.sandbox
+        .push_fault(Fault::Delay(ms(150)), 1000, Some(ANNOTATIONS));
+    let cycle = tokio::spawn({
+        let s = s.clone();
+        async move { cycle::run_once(&s, &CancellationToken::new()).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while env.requests(ANNOTATIONS).len() < 3 {
+        assert!(Instant::now() < deadline, "the write-back never started");
+        tokio::time::sleep(ms(10)).await;
+    }
+    let mut admin = sqlx::PgConnection::connect(&env.db.url(env.dir.path()))
+        .await
+        .unwrap();
+    end_sessions(&mut admin).await;
+    admin.close().await.unwrap();
+    // The cycle goes on (the pool reconnects) or fails naming the database; either way the
+    // next one recovers everything, writes each value once, and a quiet one writes nothing.
+    match cycle.await.unwrap() {
+        Ok(report) => assert!(!report.outcome.is_empty(), "{report:?}"),
+        Err(e) => {
+            let text = format!("{:#}", anyhow::Error::from(e));
+            assert!(text.contains("base de données"), "{text}");
+        }
+    }
+    env.sandbox.clear_faults();
     assert_recovered(&env, &s).await;
 }
 

@@ -1,9 +1,11 @@
-//! Shared test helpers: a temporary SQLite store, a [`TestEnv`] that runs the DS sandbox on
-//! port 0 next to a temporary database, with settings pointing at both, and one real cycle run
-//! on the demo data set's "today".
+//! Shared test helpers: a temporary store on either backend ([`TestDb`]), a [`TestEnv`] that
+//! runs the DS sandbox on port 0 next to a temporary database, with settings pointing at both,
+//! and one real cycle run on the demo data set's "today". [`both_backends!`] runs one test body
+//! on SQLite and on PostgreSQL.
 //!
-//! Everything lives in a temporary folder removed when the value is dropped, and the sandbox
-//! listens on a free port, so tests run in parallel without sharing anything.
+//! Everything lives in a temporary folder (or a throw-away PostgreSQL database, see `pg`)
+//! removed when the value is dropped, and the sandbox listens on a free port, so tests run in
+//! parallel without sharing anything.
 
 // Shared by several test modules, each of which uses only part of it.
 #![allow(dead_code)]
@@ -19,18 +21,101 @@ use essbot::clock::FixedClock;
 use essbot::config::{self, ConfigError, DemarcheSettings, Env, Settings, Source};
 use essbot::cycle::{self, CycleReport, Services};
 use essbot::ds::DsClient;
-use essbot::store::Store;
+use essbot::store::{Backend, Store};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
-/// A fresh store in a temporary folder (`<dir>/essbot.db`), migrations applied. Keep the
-/// folder alive as long as the store.
-pub async fn temp_store() -> (TempDir, Store) {
+use crate::pg::PgDatabase;
+
+/// Runs one async test body twice, as `<name>::sqlite` and `<name>::postgres`, with `db` a
+/// [`TestDb`] of that backend. The PostgreSQL run says SKIPPED and returns when no server can
+/// be had (it fails instead under `CI=true`, see `pg`).
+///
+/// ```text
+/// both_backends! {
+///     #[tokio::test]
+///     async fn a_page_is_committed_with_its_position(db) { let t = temp_store_on(db).await; ... }
+/// }
+/// ```
+macro_rules! both_backends {
+    ($(#[$attr:meta])* async fn $name:ident($db:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body($db: crate::helpers::TestDb) $body
+
+            $(#[$attr])*
+            async fn sqlite() {
+                body(crate::helpers::TestDb::Sqlite).await
+            }
+
+            $(#[$attr])*
+            async fn postgres() {
+                if let Some(db) = crate::helpers::TestDb::postgres().await {
+                    body(db).await
+                }
+            }
+        }
+    };
+}
+
+/// Which database a test runs on.
+pub enum TestDb {
+    /// A SQLite file, `essbot.db` in the test's temporary folder.
+    Sqlite,
+    /// A throw-away PostgreSQL database, dropped with this value.
+    Postgres(PgDatabase),
+}
+
+impl TestDb {
+    /// A new PostgreSQL database, or `None` when there is no server (see `pg`).
+    pub async fn postgres() -> Option<Self> {
+        PgDatabase::create().await.map(Self::Postgres)
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite => Backend::Sqlite,
+            Self::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The database URL, a SQLite one in `dir`.
+    pub fn url(&self, dir: &std::path::Path) -> String {
+        match self {
+            Self::Sqlite => format!("sqlite://{}", dir.join("essbot.db").display()),
+            Self::Postgres(db) => db.url.clone(),
+        }
+    }
+}
+
+/// A fresh store and where it lives; reopen it with `Store::open(&t.url)`.
+pub struct TempStore {
+    pub store: Store,
+    pub url: String,
+    pub dir: TempDir,
+    pub db: TestDb,
+}
+
+/// A fresh store on `db`, migrations applied.
+pub async fn temp_store_on(db: TestDb) -> TempStore {
     let dir = tempfile::tempdir().expect("temporary folder");
-    let store = Store::open_file(&dir.path().join("essbot.db"))
-        .await
-        .expect("open the store");
-    (dir, store)
+    let url = db.url(dir.path());
+    let store = Store::open(&url).await.expect("open the store");
+    TempStore {
+        store,
+        url,
+        dir,
+        db,
+    }
+}
+
+/// A fresh SQLite store in a temporary folder (`<dir>/essbot.db`), migrations applied. Keep
+/// the folder alive as long as the store.
+pub async fn temp_store() -> (TempDir, Store) {
+    let t = temp_store_on(TestDb::Sqlite).await;
+    (t.dir, t.store)
 }
 
 /// The sandbox serving a data set, a store in a temporary folder, and the demo configuration
@@ -44,6 +129,8 @@ pub struct TestEnv {
     /// Fixed at the wall-clock time the environment started; move it with `set`.
     pub clock: FixedClock,
     pub dir: TempDir,
+    /// Where the store lives (kept alive with the environment).
+    pub db: TestDb,
 }
 
 impl TestEnv {
@@ -54,6 +141,16 @@ impl TestEnv {
 
     /// The sandbox with `dataset` (e.g. `Dataset::synthetic(&[1001, 1002], 250, 7)`).
     pub async fn with_dataset(dataset: Dataset) -> Self {
+        Self::with_dataset_on(dataset, TestDb::Sqlite).await
+    }
+
+    /// The sandbox with the demo data set, the store on `db`.
+    pub async fn spawn_on(db: TestDb) -> Self {
+        Self::with_dataset_on(Dataset::demo(), db).await
+    }
+
+    /// The sandbox with `dataset`, the store on `db`.
+    pub async fn with_dataset_on(dataset: Dataset, db: TestDb) -> Self {
         let sandbox = Sandbox::start(
             dataset,
             SandboxOptions {
@@ -65,12 +162,8 @@ impl TestEnv {
         .await
         .expect("start the sandbox");
         let dir = tempfile::tempdir().expect("temporary folder");
-        let settings = settings_for(
-            config::DEMO_CONFIG,
-            &sandbox.url(),
-            &dir.path().join("essbot.db"),
-        )
-        .expect("demo config");
+        let settings = settings_for_url(config::DEMO_CONFIG, &sandbox.url(), &db.url(dir.path()))
+            .expect("demo config");
         let store = Store::connect(&settings.database)
             .await
             .expect("open the store");
@@ -80,6 +173,7 @@ impl TestEnv {
             settings,
             clock: FixedClock::new(Utc::now()),
             dir,
+            db,
         }
     }
 
@@ -122,14 +216,20 @@ impl TestEnv {
 /// the sandbox `endpoint` and the SQLite file `db`, with no pacing worth waiting for and short
 /// retries.
 pub fn settings_for(config_text: &str, endpoint: &str, db: &Path) -> Result<Settings, ConfigError> {
+    settings_for_url(config_text, endpoint, &format!("sqlite://{}", db.display()))
+}
+
+/// As [`settings_for`], with any database URL (SQLite or PostgreSQL).
+pub fn settings_for_url(
+    config_text: &str,
+    endpoint: &str,
+    database_url: &str,
+) -> Result<Settings, ConfigError> {
     let env = Env {
         vars: BTreeMap::from([
             (config::TOKEN_ENV.to_owned(), DEMO_TOKEN.to_owned()),
             ("ESSBOT__DS__ENDPOINT".to_owned(), endpoint.to_owned()),
-            (
-                "ESSBOT__DATABASE__URL".to_owned(),
-                format!("sqlite://{}", db.display()),
-            ),
+            ("ESSBOT__DATABASE__URL".to_owned(), database_url.to_owned()),
         ]),
     };
     let mut settings = config::load(&Source::Text(config_text.into()), &env)?;
@@ -194,4 +294,12 @@ pub fn demo_config_text(dir: &std::path::Path, endpoint: &str) -> String {
             "sqlite://essbot-demo.db",
             &format!("sqlite://{}", dir.join("essbot.db").display()),
         )
+}
+
+/// [`demo_config_text`] with the database at `url` instead of a file in `dir`.
+pub fn demo_config_on(dir: &std::path::Path, endpoint: &str, url: &str) -> String {
+    demo_config_text(dir, endpoint).replace(
+        &format!("sqlite://{}", dir.join("essbot.db").display()),
+        url,
+    )
 }

@@ -1,5 +1,8 @@
 //! Integration tests: one binary, one module per area.
 
+#[macro_use]
+mod helpers;
+
 mod alerts;
 mod cli;
 mod corpus;
@@ -8,8 +11,9 @@ mod ds_client;
 mod faults;
 mod forms;
 mod graphql_documents;
-mod helpers;
+mod instances;
 mod ledger;
+mod pg;
 mod rulebook;
 mod service;
 mod store;
