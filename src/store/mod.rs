@@ -54,7 +54,7 @@ use sqlx::{AnyPool, ConnectOptions as _, Executor as _};
 
 use crate::config::DatabaseSettings;
 
-pub use alerts::{AlertRecord, DeliveryRecord, DueDelivery, NewAlert};
+pub use alerts::{AlertRecord, AlertState, DeliveryRecord, DueDelivery, NewAlert};
 pub use backup::Backup;
 pub use checks::{NewCheck, NewFinding, StoredCheck};
 pub use copy::{CopyReport, TableCount};
