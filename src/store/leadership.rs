@@ -13,8 +13,9 @@
 //! `leadership` row at its own term (`Store::write_tx`): once a successor has incremented the
 //! term, the old instance's writes fail ([`StoreError::NotActive`]), including the claims that
 //! come before a DS write or an alert goes out; and the successor's increment waits for the old
-//! instance's transactions in flight. Recording the outcome of a call already made is not
-//! fenced: it is a fact.
+//! instance's transactions in flight. Those cannot hold it for long: the pooled sessions too ask
+//! for keepalives, and end after 30 s idle in a transaction. Recording the outcome of a call
+//! already made is not fenced: it is a fact.
 //!
 //! **SQLite.** One process at a time: the file lock (`crate::lock`) is the leadership; the term
 //! is still incremented at each start, and `status` reads the same tables.
