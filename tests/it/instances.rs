@@ -276,6 +276,28 @@ async fn run_once_refuses_while_another_instance_is_active() {
         env.store.last_cycle().await.unwrap().unwrap().outcome,
         essbot::store::CycleOutcome::Ok
     );
+
+    // Every command that reads or writes the database works on PostgreSQL.
+    for args in [
+        &["status"][..],
+        &["db", "migrate"],
+        &["milestones", "--format", "json"],
+        &["payments", "--format", "csv"],
+        &["config", "check"],
+    ] {
+        let out = output({
+            let mut c = essbot(&cfg);
+            c.args(args);
+            c
+        })
+        .await;
+        assert!(
+            out.status.success(),
+            "{args:?}: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
