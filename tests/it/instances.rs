@@ -356,7 +356,6 @@ async fn one_instance_acts_the_other_stands_by_and_takes_over_when_it_dies_or_lo
     // The active instance's lock connection is cut: it stops acting and exits; the standby
     // takes over.
     cut_lock_connection(&env.store, a.id()).await;
-    let cut_at = Instant::now();
     let b_pid = b.id();
     wait_for(
         Duration::from_secs(30),
@@ -373,7 +372,6 @@ async fn one_instance_acts_the_other_stands_by_and_takes_over_when_it_dies_or_lo
     assert_eq!(exited.code(), Some(1));
     let a_log = log_of(&cfg_a, "1");
     assert!(a_log.contains("lost the database lock"), "{a_log}");
-    assert!(cut_at.elapsed() < Duration::from_secs(60));
 
     // A restarted instance stands by; SIGKILL on the active one hands over to it.
     let a = spawn_run(&cfg_a, "2");
