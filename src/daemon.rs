@@ -23,8 +23,8 @@
 //! under the unit's `TimeoutStopSec=30`). The cycle receives the same token in its
 //! [`CycleContext`] and must check it *only between dossiers* (a safe point: no mutation sent
 //! and unrecorded, no open transaction) and then return [`CycleOutcome::Interrupted`]. If it
-//! overruns the deadline its future is dropped, wherever it is waiting; open SQLite transactions
-//! roll back, and the write-back's idempotency keys make the next cycle redo what was cut.
+//! overruns the deadline its future is dropped, wherever it is waiting; open transactions roll
+//! back, and the write-back's idempotency keys make the next cycle redo what was cut.
 //!
 //! # systemd
 //!

@@ -6,6 +6,8 @@
 //! - [`ds`]: the DS GraphQL client and the [`ds::model::Dossier`] it produces.
 //! - [`rules`]: the rulebook, pure functions from a dossier to findings.
 //! - [`milestones`]: the financing schedule, a pure function of events and today.
+//! - [`store`]: every table essbot keeps, in SQLite or PostgreSQL; the only module that speaks
+//!   SQL, and the one that decides which of several instances acts.
 //! - [`clock`]: time, injected.
 //!
 //! The DS sandbox that tests, benchmarks and `essbot demo` run against is the `ds-sandbox`

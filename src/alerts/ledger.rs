@@ -302,15 +302,14 @@ impl AlertLedger {
     /// # Errors
     /// On a database failure or an unreadable row.
     pub async fn status(&self, key: &str) -> Result<Option<AlertStatus>, LedgerError> {
-        let Some((alert, enqueued_at, completed_at, deliveries)) = self.store.alert(key).await?
-        else {
+        let Some(state) = self.store.alert(key).await? else {
             return Ok(None);
         };
         Ok(Some(AlertStatus {
-            alert: alert.into_alert()?,
-            enqueued_at,
-            completed_at,
-            deliveries: deliveries.into_iter().map(delivery_status).collect(),
+            alert: state.alert.into_alert()?,
+            enqueued_at: state.enqueued_at,
+            completed_at: state.completed_at,
+            deliveries: state.deliveries.into_iter().map(delivery_status).collect(),
         }))
     }
 }

@@ -1,7 +1,7 @@
 //! Alert delivery: getting each milestone alert to CPAM and ARS staff exactly once.
 //!
 //! The milestones module decides *what* is due; this module makes sure it *arrives*. Alerts are
-//! written to a ledger in SQLite before anything is sent ([`AlertLedger::enqueue`]), keyed by a
+//! written to a ledger in the store before anything is sent ([`AlertLedger::enqueue`]), keyed by a
 //! stable key such as `"<project>/<milestone>/<kind>"`: enqueuing the same key again is a no-op,
 //! so a cycle that sees the same due milestone every 15 minutes still produces one alert.
 //! [`AlertLedger::deliver_due`] then hands each alert to every configured [`Channel`] and records
@@ -10,16 +10,25 @@
 //! growing delay ([`Backoff`]); nothing lives in memory between cycles, so a restart resumes
 //! where the previous process stopped.
 //!
+//! Each delivery is claimed in the ledger before it goes out (fenced by the leadership term on
+//! PostgreSQL, see `store::leadership`): another instance, or a standby that took over, leaves a
+//! claim alone while the instance that made it is still connected (up to [`ledger::CLAIM`]).
+//!
 //! What "exactly once" can and cannot promise: if the process dies after the server accepted a
-//! message but before the ledger recorded it, the message is sent again after the restart. To let
-//! the receiving side drop such a duplicate, e-mails carry a `Message-ID` and webhook calls an
-//! `Idempotency-Key` header, both derived from the alert key.
+//! message but before the ledger recorded it, nobody can tell whether the message arrived; the
+//! claim it left is taken over (at once when its instance has no session left on the database,
+//! after [`ledger::CLAIM`] otherwise) and the message is sent again, the ledger noting the
+//! interrupted attempt. To let the receiving side drop such a duplicate, e-mails carry a
+//! `Message-ID` and webhook calls an `Idempotency-Key` header, both derived from the alert key
+//! ([`channel::key_digest`]). Sending again rather than never is deliberate: a duplicate reminder
+//! is better than a deadline nobody heard of.
 //!
 //! [`daily_digests`] groups the alerts due on a day into one message per role, itself an
 //! [`Alert`] keyed `digest/<role>/<date>` and delivered through the same ledger.
 //!
 //! # Layout
-//! - [`ledger`]: the SQLite ledger (migration `0004_alerts.sql`) and the delivery loop.
+//! - [`ledger`]: the delivery loop over the store's ledger (migrations `0004_alerts.sql`,
+//!   `0006_instances.sql`).
 //! - [`channel`]: the e-mail and webhook channels.
 //! - [`digest`]: the daily digest.
 

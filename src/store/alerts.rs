@@ -49,6 +49,17 @@ pub struct DeliveryRecord {
     pub claimed_at: Option<DateTime<Utc>>,
 }
 
+/// Everything the ledger knows about one alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertState {
+    pub alert: AlertRecord,
+    pub enqueued_at: DateTime<Utc>,
+    /// Set once every channel it was routed to accepted it.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Its deliveries, by channel.
+    pub deliveries: Vec<DeliveryRecord>,
+}
+
 /// What `last_error` says of a delivery claimed by an instance that never recorded its outcome.
 const INTERRUPTED: &str = "envoi précédent interrompu sans réponse enregistrée (instance arrêtée \
      pendant l'envoi) : renvoyé avec le même identifiant";
@@ -308,24 +319,11 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Everything the ledger knows about `key`: the alert, when it was enqueued and completed,
-    /// and its deliveries by channel; `None` if it was never enqueued.
+    /// Everything the ledger knows about `key`; `None` if it was never enqueued.
     ///
     /// # Errors
     /// Database failures, [`StoreError::Corrupt`] for an unreadable instant.
-    #[allow(clippy::type_complexity)]
-    pub async fn alert(
-        &self,
-        key: &str,
-    ) -> Result<
-        Option<(
-            AlertRecord,
-            DateTime<Utc>,
-            Option<DateTime<Utc>>,
-            Vec<DeliveryRecord>,
-        )>,
-        StoreError,
-    > {
+    pub async fn alert(&self, key: &str) -> Result<Option<AlertState>, StoreError> {
         let row = sqlx::query(
             "SELECT key, recipient, subject, body, dossier_url, payload, enqueued_at, completed_at
              FROM alert_ledger WHERE key = $1",
@@ -360,31 +358,12 @@ impl Store {
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
         let enqueued: String = row.try_get("enqueued_at")?;
-        Ok(Some((
-            alert_from_row(&row)?,
-            parse_ts("alert_ledger.enqueued_at", &enqueued)?,
-            parse_opt_ts("alert_ledger.completed_at", row.try_get("completed_at")?)?,
+        Ok(Some(AlertState {
+            alert: alert_from_row(&row)?,
+            enqueued_at: parse_ts("alert_ledger.enqueued_at", &enqueued)?,
+            completed_at: parse_opt_ts("alert_ledger.completed_at", row.try_get("completed_at")?)?,
             deliveries,
-        )))
-    }
-
-    /// Deliveries an instance claimed and never settled, claimed before `before`: sends whose
-    /// outcome nobody knows (for `essbot status` and the failover test).
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn interrupted_deliveries(
-        &self,
-        before: DateTime<Utc>,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT alert_key, channel FROM alert_delivery
-             WHERE status = 'pending' AND claimed_at IS NOT NULL AND claimed_at <= $1
-             ORDER BY alert_key, channel",
-        )
-        .bind(format_ts(before))
-        .fetch_all(&self.pool)
-        .await?)
+        }))
     }
 }
 

@@ -10,11 +10,12 @@
 //! **Fencing.** The active instance checks its lock connection every [`CHECK_EVERY`] and stops
 //! acting when it fails, but between the loss and that check another instance may already be
 //! active. So every write transaction of the active instance starts by share-locking the
-//! `leadership` row at its own term ([`Store::write_tx`]): once a successor has incremented the
+//! `leadership` row at its own term (`Store::write_tx`): once a successor has incremented the
 //! term, the old instance's writes fail ([`StoreError::NotActive`]), including the claims that
 //! come before a DS write or an alert goes out; and the successor's increment waits for the old
-//! instance's transactions in flight. Recording the outcome of a call already made is not
-//! fenced: it is a fact.
+//! instance's transactions in flight. Those cannot hold it for long: the pooled sessions too ask
+//! for keepalives, and end after 30 s idle in a transaction. Recording the outcome of a call
+//! already made is not fenced: it is a fact.
 //!
 //! **SQLite.** One process at a time: the file lock (`crate::lock`) is the leadership; the term
 //! is still incremented at each start, and `status` reads the same tables.

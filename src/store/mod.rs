@@ -54,7 +54,7 @@ use sqlx::{AnyPool, ConnectOptions as _, Executor as _};
 
 use crate::config::DatabaseSettings;
 
-pub use alerts::{AlertRecord, DeliveryRecord, DueDelivery, NewAlert};
+pub use alerts::{AlertRecord, AlertState, DeliveryRecord, DueDelivery, NewAlert};
 pub use backup::Backup;
 pub use checks::{NewCheck, NewFinding, StoredCheck};
 pub use copy::{CopyReport, TableCount};
@@ -310,6 +310,19 @@ async fn connect_pool(url: &DatabaseUrl, read_only: bool) -> Result<AnyPool, Sto
                     Box::pin(async move {
                         conn.execute(sqlx::AssertSqlSafe(format!("SET lock_timeout = {busy_ms}")))
                             .await?;
+                        // The server ends this instance's sessions, and releases what their
+                        // transactions lock, soon after it vanishes (~20 s without an answer to
+                        // keepalives, 30 s idle in a transaction), so that a standby can take
+                        // over (see `leadership`). essbot's own transactions never wait on the
+                        // network between their statements.
+                        for setting in [
+                            "SET tcp_keepalives_idle = 5",
+                            "SET tcp_keepalives_interval = 5",
+                            "SET tcp_keepalives_count = 3",
+                            "SET idle_in_transaction_session_timeout = 30000",
+                        ] {
+                            conn.execute(setting).await?;
+                        }
                         if read_only {
                             conn.execute("SET default_transaction_read_only = on")
                                 .await?;

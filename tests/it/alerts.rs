@@ -865,3 +865,92 @@ both_backends! {
         );
     }
 }
+
+both_backends! {
+    #[tokio::test]
+    async fn a_claim_left_by_an_instance_that_is_gone_is_taken_over_and_noted(db) {
+        let hook = HookServer::start(&[]).await;
+        let backend = db.backend();
+        let (t, ledger) = temp_ledger(db).await;
+        let t0 = at(T0);
+        ledger.enqueue(&[versement()], t0).await.unwrap();
+        // Routed, then claimed by another instance that never recorded the outcome.
+        t.store.route_alerts(&["webhook"]).await.unwrap();
+        let claim = |by: &'static str| {
+            let store = t.store.clone();
+            async move {
+                sqlx::query(
+                    "UPDATE alert_delivery SET claimed_by = $1, claimed_at = $2
+                     WHERE alert_key = $3",
+                )
+                .bind(by)
+                .bind("2026-11-05T07:00:00.000000Z")
+                .bind(versement().key)
+                .execute(store.pool())
+                .await
+                .unwrap();
+            }
+        };
+
+        if backend == essbot::store::Backend::Postgres {
+            // Still connected (a session named after it): left alone while the lease runs...
+            let mut other = <sqlx::PgConnection as sqlx::Connection>::connect(&t.url)
+                .await
+                .unwrap();
+            sqlx::query("SET application_name = 'essbot other:2:2'")
+                .execute(&mut other)
+                .await
+                .unwrap();
+            claim("other:2:2").await;
+            let report = ledger
+                .deliver_due(&[hook.channel()], t0 + Duration::seconds(30))
+                .await
+                .unwrap();
+            assert_eq!((report.sent, report.pending), (0, 1));
+            assert!(hook.calls().is_empty());
+            // ...and taken over once the lease (60 s) is over.
+            let report = ledger
+                .deliver_due(&[hook.channel()], t0 + Duration::seconds(61))
+                .await
+                .unwrap();
+            assert_eq!((report.sent, report.pending), (1, 0));
+            drop(other);
+        } else {
+            // SQLite: an earlier process (the file lock lets only one run): taken over at once.
+            claim("other:2:2").await;
+            let report = ledger
+                .deliver_due(&[hook.channel()], t0 + Duration::seconds(1))
+                .await
+                .unwrap();
+            assert_eq!((report.sent, report.pending), (1, 0));
+        }
+        assert_eq!(hook.delivered().len(), 1);
+        let status = ledger.status(&versement().key).await.unwrap().unwrap();
+        let delivery = &status.deliveries[0];
+        assert!(delivery.sent);
+        assert_eq!(delivery.attempts, 2, "the interrupted attempt counts");
+        assert!(
+            delivery.last_error.as_deref().unwrap_or_default().contains("interrompu"),
+            "{delivery:?}"
+        );
+
+        // A claim by an instance with no session left is taken over at once on PostgreSQL too.
+        ledger.enqueue(&[echeance_ars()], t0).await.unwrap();
+        t.store.route_alerts(&["webhook"]).await.unwrap();
+        sqlx::query(
+            "UPDATE alert_delivery SET claimed_by = 'gone:3:3', claimed_at = $1
+             WHERE alert_key = $2",
+        )
+        .bind("2026-11-05T07:00:00.000000Z")
+        .bind(echeance_ars().key)
+        .execute(t.store.pool())
+        .await
+        .unwrap();
+        let report = ledger
+            .deliver_due(&[hook.channel()], t0 + Duration::seconds(1))
+            .await
+            .unwrap();
+        assert_eq!((report.sent, report.pending), (1, 0));
+        assert_eq!(hook.delivered().len(), 2);
+    }
+}

@@ -276,6 +276,28 @@ async fn run_once_refuses_while_another_instance_is_active() {
         env.store.last_cycle().await.unwrap().unwrap().outcome,
         essbot::store::CycleOutcome::Ok
     );
+
+    // Every command that reads or writes the database works on PostgreSQL.
+    for args in [
+        &["status"][..],
+        &["db", "migrate"],
+        &["milestones", "--format", "json"],
+        &["payments", "--format", "csv"],
+        &["config", "check"],
+    ] {
+        let out = output({
+            let mut c = essbot(&cfg);
+            c.args(args);
+            c
+        })
+        .await;
+        assert!(
+            out.status.success(),
+            "{args:?}: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,7 +356,6 @@ async fn one_instance_acts_the_other_stands_by_and_takes_over_when_it_dies_or_lo
     // The active instance's lock connection is cut: it stops acting and exits; the standby
     // takes over.
     cut_lock_connection(&env.store, a.id()).await;
-    let cut_at = Instant::now();
     let b_pid = b.id();
     wait_for(
         Duration::from_secs(30),
@@ -351,7 +372,6 @@ async fn one_instance_acts_the_other_stands_by_and_takes_over_when_it_dies_or_lo
     assert_eq!(exited.code(), Some(1));
     let a_log = log_of(&cfg_a, "1");
     assert!(a_log.contains("lost the database lock"), "{a_log}");
-    assert!(cut_at.elapsed() < Duration::from_secs(60));
 
     // A restarted instance stands by; SIGKILL on the active one hands over to it.
     let a = spawn_run(&cfg_a, "2");
@@ -846,4 +866,123 @@ async fn db_backup_of_postgres_runs_pg_dump_or_says_how() {
     assert!(!stdout.contains("s3cret-pw"), "{stdout}");
     let bytes = std::fs::read(&dump).unwrap();
     assert!(bytes.starts_with(b"PGDMP"), "not a pg_dump archive");
+}
+
+#[tokio::test]
+async fn the_store_speaks_tls_to_postgres_and_verifies_the_server_when_asked() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = db.url(dir.path());
+    let plain = Store::open(&url).await.unwrap();
+    let ssl: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(plain.pool())
+        .await
+        .unwrap();
+    if ssl != "on" {
+        assert!(
+            std::env::var("CI").is_err(),
+            "the test PostgreSQL server has no TLS (the throw-away cluster makes a certificate \
+             with openssl)"
+        );
+        eprintln!("SKIPPED: the PostgreSQL server given has ssl = off");
+        return;
+    }
+    let with = |params: &str| format!("{url}?{params}");
+    let tls_sessions = |store: &Store, name: &'static str| {
+        let store = store.clone();
+        async move {
+            let ssl: Vec<bool> = sqlx::query_scalar(
+                "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+                 WHERE a.datname = current_database() AND a.application_name LIKE $1",
+            )
+            .bind(name)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+            ssl
+        }
+    };
+
+    // Encrypted: the pool's sessions and the lock session.
+    let tls = Store::open(&with("sslmode=require")).await.unwrap();
+    let mut lead = Leadership::new(&tls);
+    assert!(lead.try_acquire(Utc::now()).await.unwrap());
+    let pool = tls_sessions(&tls, "essbot %").await;
+    assert!(!pool.is_empty() && pool.iter().all(|s| *s), "{pool:?}");
+    assert_eq!(tls_sessions(&tls, "essbot-lock %").await, [true]);
+    lead.release(Utc::now()).await;
+
+    // Verified against the server's certificate; refused against another one.
+    let Some(cert) = crate::pg::server_certificate() else {
+        return;
+    };
+    let verified = Store::open(&with(&format!(
+        "sslmode=verify-full&sslrootcert={}",
+        cert.display()
+    )))
+    .await
+    .unwrap();
+    assert_eq!(verified.check_keys().await.unwrap().len(), 0);
+    let other = dir.path().join("other.crt");
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(dir.path().join("other.key"))
+        .arg("-out")
+        .arg(&other)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let refused = Store::open(&with(&format!(
+        "sslmode=verify-full&sslrootcert={}",
+        other.display()
+    )))
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(refused.contains("impossible d'ouvrir"), "{refused}");
+    assert!(refused.to_lowercase().contains("certificate"), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reads_the_other_projects_from_a_postgres_store_and_writes_nothing() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let env = TestEnv::spawn_on(db).await;
+    let services = essbot::cycle::Services::with_store(
+        env.settings.clone(),
+        env.store.clone(),
+        std::sync::Arc::new(env.clock.clone()),
+    )
+    .unwrap();
+    let report = essbot::cycle::run_once(&services, &tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, "ok", "{:?}", report.errors);
+    let count = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT (SELECT COUNT(*) FROM checks) + (SELECT COUNT(*) FROM findings)
+                  + (SELECT COUNT(*) FROM dossiers) + (SELECT COUNT(*) FROM cycles)",
+        )
+        .fetch_one(env.store.pool())
+        .await
+        .unwrap()
+    };
+    let before = count().await;
+    let writes = env.sandbox.mutations().len();
+    let today = essbot::precheck::paris_today(Utc::now());
+    let json = essbot::commands::check::check_on(&env.settings, 1, true, today)
+        .await
+        .unwrap();
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["store"], "present", "{json}");
+    assert_eq!(json["overlap_check"], "complete", "{json}");
+    assert_eq!(count().await, before, "check wrote to the store");
+    assert_eq!(env.sandbox.mutations().len(), writes, "check wrote to DS");
 }

@@ -162,6 +162,16 @@ both_backends! {
             .execute(t.env.store.pool())
             .await;
         assert!(delete.is_err());
+        if t.env.db.backend() == essbot::store::Backend::Postgres {
+            // PostgreSQL has TRUNCATE besides (SQLite does not).
+            let truncate = sqlx::query("TRUNCATE milestone_events")
+                .execute(t.env.store.pool())
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(truncate.contains("append-only"), "{truncate}");
+        }
+        assert_eq!(t.events(1).await, events);
     }
 }
 

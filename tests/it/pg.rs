@@ -133,8 +133,21 @@ async fn connect(url: &url::Url) -> PgConnection {
 /// A cluster of this test process.
 struct Cluster {
     url: url::Url,
+    /// The CA of its TLS certificate (for 127.0.0.1), when `openssl` could make them.
+    cert: Option<PathBuf>,
     /// The watcher shell; its stdin is this process's to close (at exit).
     _watcher: Child,
+}
+
+/// The CA to verify the test server's certificate against: the throw-away cluster's own (its
+/// certificate is for 127.0.0.1); `None` for a server given by URL, or without `openssl`.
+pub fn server_certificate() -> Option<PathBuf> {
+    let _ = server();
+    CLUSTER
+        .lock()
+        .unwrap()
+        .as_ref()
+        .and_then(|c| c.cert.clone())
 }
 
 impl Cluster {
@@ -187,6 +200,8 @@ impl Cluster {
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
         }
+        // TLS, as production servers have it, when openssl can make a certificate.
+        let cert = self_signed_certificate(&dir, as_root);
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("free port: {e}"))?
@@ -196,8 +211,13 @@ impl Cluster {
         let script = format!(
             "\"$1\" -D \"$2\" -p {port} -k \"$3\" -c listen_addresses=127.0.0.1 \
              -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-             -c max_connections=300 >\"$3/log\" 2>&1 & pid=$!; \
-             cat >/dev/null; kill -INT $pid; wait $pid; rm -rf \"$3\""
+             -c max_connections=300 {} >\"$3/log\" 2>&1 & pid=$!; \
+             cat >/dev/null; kill -INT $pid; wait $pid; rm -rf \"$3\"",
+            if cert.is_some() {
+                "-c ssl=on -c ssl_cert_file=\"$3/server.crt\" -c ssl_key_file=\"$3/server.key\""
+            } else {
+                ""
+            }
         );
         let mut watcher = run(Path::new("/bin/sh"))
             .args(["-c", &script, "essbot-pg"])
@@ -228,9 +248,90 @@ impl Cluster {
         }
         Ok(Self {
             url,
+            cert,
             _watcher: watcher,
         })
     }
+}
+
+/// A test CA (`ca.crt`, returned) and `server.crt`/`server.key` it signed for 127.0.0.1, in
+/// `dir`, the key readable by the server only.
+fn self_signed_certificate(dir: &Path, as_root: bool) -> Option<PathBuf> {
+    let (ca, ca_key) = (dir.join("ca.crt"), dir.join("ca.key"));
+    let (crt, key, csr, ext) = (
+        dir.join("server.crt"),
+        dir.join("server.key"),
+        dir.join("server.csr"),
+        dir.join("server.ext"),
+    );
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .ok()?;
+    let openssl = |args: &[&std::ffi::OsStr]| {
+        Command::new("openssl")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let made = openssl(&[
+        os("req"),
+        os("-x509"),
+        os("-newkey"),
+        os("rsa:2048"),
+        os("-nodes"),
+        os("-days"),
+        os("2"),
+        os("-subj"),
+        os("/CN=essbot test CA"),
+        os("-keyout"),
+        ca_key.as_os_str(),
+        os("-out"),
+        ca.as_os_str(),
+    ]) && openssl(&[
+        os("req"),
+        os("-newkey"),
+        os("rsa:2048"),
+        os("-nodes"),
+        os("-subj"),
+        os("/CN=127.0.0.1"),
+        os("-keyout"),
+        key.as_os_str(),
+        os("-out"),
+        csr.as_os_str(),
+    ]) && openssl(&[
+        os("x509"),
+        os("-req"),
+        os("-in"),
+        csr.as_os_str(),
+        os("-CA"),
+        ca.as_os_str(),
+        os("-CAkey"),
+        ca_key.as_os_str(),
+        os("-CAcreateserial"),
+        os("-days"),
+        os("2"),
+        os("-extfile"),
+        ext.as_os_str(),
+        os("-out"),
+        crt.as_os_str(),
+    ]);
+    if !made {
+        return None;
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).ok()?;
+    if as_root {
+        let (uid, gid) = passwd_ids("postgres")?;
+        for f in [&crt, &key] {
+            std::os::unix::fs::chown(f, Some(uid), Some(gid)).ok()?;
+        }
+    }
+    Some(ca)
 }
 
 /// The folder holding `initdb` and `postgres`: `PATH` first, then the newest Debian version.
