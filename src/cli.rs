@@ -386,9 +386,14 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Status { json } => {
             use anyhow::Context as _;
             let settings = load_settings(&cli.global)?;
-            let store = crate::store::Store::connect(&settings.database)
-                .await
-                .context("opening the database")?;
+            // Reading never creates nor migrates the database, and works where the user
+            // cannot write (root running `status` must not leave a root-owned file behind).
+            let store = crate::store::Store::open_required(
+                &settings.database.url,
+                crate::store::Access::Read,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e.operator_text()))?;
             let status = crate::status::status(&settings, &store, chrono::Utc::now())
                 .await
                 .context("reading the status")?;
@@ -404,12 +409,14 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
             })
         }
         Command::Db(DbCommand::Migrate) => {
-            use anyhow::Context as _;
             let settings = load_settings(&cli.global)?;
             let store = crate::store::Store::connect(&settings.database)
                 .await
-                .context("opening the database")?;
-            store.migrate().await.context("applying migrations")?;
+                .map_err(|e| anyhow::anyhow!(e.operator_text()))?;
+            store
+                .migrate()
+                .await
+                .map_err(|e| anyhow::anyhow!(e.operator_text()))?;
             println!("database up to date");
             Ok(Outcome::Ok)
         }
@@ -422,9 +429,12 @@ pub async fn run(cli: Cli) -> Result<Outcome, CliError> {
                     path.display()
                 )));
             }
-            let store = crate::store::Store::connect(&settings.database)
-                .await
-                .context("opening the database")?;
+            let store = crate::store::Store::open_required(
+                &settings.database.url,
+                crate::store::Access::Read,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e.operator_text()))?;
             let written = store.backup_to(&path).await;
             store.close().await;
             match written.with_context(|| format!("writing the backup to {}", path.display()))? {

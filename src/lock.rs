@@ -29,7 +29,17 @@ pub enum LockError {
     )]
     Held { path: PathBuf, pid: Option<u32> },
     /// The lock file could not be opened or locked (permissions, missing directory).
-    #[error("cannot lock {}: {source}", path.display())]
+    #[error(
+        "cannot create or lock {}: {source}{}",
+        path.display(),
+        if source.kind() == std::io::ErrorKind::PermissionDenied {
+            "; the database's folder belongs to the essbot user: run essbot as that user (the service does, or sudo -u essbot essbot …)"
+        } else if source.kind() == std::io::ErrorKind::NotFound {
+            "; the database's folder does not exist: create it, or check database.url"
+        } else {
+            ""
+        }
+    )]
     Io {
         path: PathBuf,
         #[source]

@@ -347,6 +347,15 @@ impl Metrics {
         self.inner.dossiers_checked.inc_by(n);
     }
 
+    /// Every rule's open findings, as the store has them (0 for a rule with none): at start, so
+    /// that the gauge survives a restart, and after each cycle.
+    pub fn set_open_findings(&self, by_rule: &std::collections::BTreeMap<String, i64>) {
+        for rule in crate::rules::RuleId::ALL {
+            let id = rule.as_str();
+            self.set_findings(id, by_rule.get(id).copied().unwrap_or(0));
+        }
+    }
+
     /// The number of open findings for `rule` (e.g. `LI-ADH-02`) after the last pre-check.
     pub fn set_findings(&self, rule: &str, n: i64) {
         self.inner

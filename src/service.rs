@@ -49,11 +49,11 @@ pub async fn start(
     settings: Settings,
     clock: Arc<dyn Clock>,
 ) -> Result<(Services, Option<InstanceLock>), StartError> {
-    let lock = InstanceLock::for_database(&settings.database.url)
-        .context("another essbot may be running on this database")?;
+    // Each error says what it is (another instance, a permission, a damaged file) and what to do.
+    let lock = InstanceLock::for_database(&settings.database.url).map_err(anyhow::Error::new)?;
     let store = Store::connect(&settings.database)
         .await
-        .context("opening the database")?;
+        .map_err(|e| anyhow::anyhow!(e.operator_text()))?;
     let services = Services::with_store(settings, store, clock).context("starting")?;
     let mappings = cycle::mappings(&services, true)
         .await
@@ -162,6 +162,17 @@ pub fn reload_on_sighup(
     }
 }
 
+/// Sets `essbot_findings` from the store's open findings (a failure to read them is logged,
+/// the gauge kept).
+async fn refresh_findings(store: &Store, metrics: &Metrics) {
+    match store.open_findings_by_rule().await {
+        Ok(by_rule) => metrics.set_open_findings(&by_rule),
+        Err(e) => {
+            warn!(error = %e.operator_text(), "cannot read the open findings for the metrics")
+        }
+    }
+}
+
 /// Maps a cycle's result to the daemon's outcome and feeds the metrics; `before` and `after`
 /// are the DS client's request counters around the cycle.
 pub fn record(
@@ -185,9 +196,6 @@ pub fn record(
         Ok(report) => {
             metrics.dossiers_synced(report.synced);
             metrics.dossiers_checked(report.checked as u64);
-            for (rule, n) in &report.findings_by_rule {
-                metrics.set_findings(rule, i64::try_from(*n).unwrap_or(i64::MAX));
-            }
             metrics.set_outbox_pending(report.outbox_pending);
             metrics.alerts_sent(report.alerts_sent);
             metrics.alerts_failed(report.alerts_failed);
@@ -263,6 +271,7 @@ pub async fn run_daemon(settings: Settings, reload: Reload) -> Result<(), StartE
     {
         metrics.set_last_success(at);
     }
+    refresh_findings(&services.store, &metrics).await;
     let current = Arc::new(std::sync::Mutex::new(services.clone()));
     let reloader = {
         let current = current.clone();
@@ -415,7 +424,9 @@ async fn act(
             async move {
                 let before = services.client.stats();
                 let result = cycle::run_once(&services, &ctx.cancel).await;
-                record(&metrics, &result, &before, &services.client.stats())
+                let outcome = record(&metrics, &result, &before, &services.client.stats());
+                refresh_findings(&services.store, &metrics).await;
+                outcome
             }
         },
     )

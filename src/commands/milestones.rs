@@ -16,7 +16,7 @@ use crate::milestones::{
     self, CsvStyle, Event, EventKind, EventSlot, EventSource, MilestoneId, ProjectSchedule,
     SocleScope, format_date_fr, format_eur,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{Access, Store, StoreError};
 
 /// `essbot milestones`: the schedule of every project, or `record` to add an event.
 #[derive(Debug, Clone, Args)]
@@ -172,7 +172,7 @@ pub struct RecordArgs {
 pub enum MilestonesError {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    #[error(transparent)]
+    #[error("{}", .0.operator_text())]
     Store(#[from] StoreError),
     #[error("l'option --{option} est obligatoire pour « {kind} »")]
     Missing {
@@ -224,7 +224,8 @@ async fn schedules(
     settings: &Settings,
     clock: &dyn Clock,
 ) -> Result<(NaiveDate, Vec<ProjectSchedule>), MilestonesError> {
-    let store = Store::connect(&settings.database).await?;
+    // Reading never creates nor migrates the database, and works where the user cannot write.
+    let store = Store::open_required(&settings.database.url, Access::Read).await?;
     let today = paris_today(clock.now());
     let out = ledger::derive_all(&store, &settings.milestones, today).await;
     store.close().await;
@@ -310,7 +311,7 @@ pub async fn record(
         recorded_at: now,
         reason: Some(args.reason.trim().to_owned()),
     };
-    let store = Store::connect(&settings.database).await?;
+    let store = Store::open_required(&settings.database.url, Access::Write).await?;
     let result = async {
         // A payment is checked against what the schedule says is due before it is recorded.
         if let EventKind::PaymentRecorded {

@@ -22,10 +22,35 @@ impl Store {
     /// `pg_dump --format=custom`, one snapshot too, the password (if the URL has one) handed
     /// over in `PGPASSWORD`, never on the command line.
     ///
+    /// The copy holds every applicant's data: it is created readable by its owner only (0600),
+    /// whatever the caller's umask.
+    ///
     /// # Errors
     /// A database failure, or `path` exists already or cannot be written; for PostgreSQL,
     /// [`StoreError::Backup`] when `pg_dump` is missing or fails, with what to do.
     pub async fn backup_to(&self, path: &Path) -> Result<Backup, StoreError> {
+        // Created empty, owner-only, before anything is written into it (SQLite's VACUUM INTO
+        // and pg_dump both write into an existing empty file and keep its mode).
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| {
+                    StoreError::Backup(format!("cannot create {}: {e}", path.display()))
+                })?;
+        }
+        let written = self.write_backup(path).await;
+        if written.is_err() {
+            // Nothing half-written left behind to refuse the next attempt.
+            let _ = std::fs::remove_file(path);
+        }
+        written
+    }
+
+    async fn write_backup(&self, path: &Path) -> Result<Backup, StoreError> {
         let DatabaseUrl::Postgres { url } = &*self.url else {
             sqlx::query("VACUUM INTO $1")
                 .bind(path.to_string_lossy().into_owned())

@@ -207,6 +207,25 @@ impl Store {
             .collect())
     }
 
+    /// The dossiers with an open finding of each rule (the rules with none are absent).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn open_findings_by_rule(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT rule, count(*) AS n FROM findings WHERE resolved_at IS NULL GROUP BY rule",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = std::collections::BTreeMap::new();
+        for r in rows {
+            out.insert(r.try_get("rule")?, r.try_get("n")?);
+        }
+        Ok(out)
+    }
+
     /// Every stored report, by dossier number.
     ///
     /// # Errors

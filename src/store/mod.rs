@@ -117,9 +117,111 @@ pub enum StoreError {
     /// `essbot db copy` refused or failed; the text says why and what to do.
     #[error("database copy: {0}")]
     Copy(String),
+    /// A command that reads (or records into) an existing database found none: it never
+    /// creates one.
+    #[error("no database at {}", path.display())]
+    Missing { path: std::path::PathBuf },
+    /// The database's schema is older (or newer) than this essbot's: a read command does not
+    /// migrate it.
+    #[error("the database {url} is not at this essbot's schema")]
+    Outdated {
+        /// The URL without its password.
+        url: String,
+        /// The migrations this binary has that the database lacks, or a newer one it has.
+        detail: String,
+    },
     /// `essbot db backup` could not back the database up; the text says why and what to do.
     #[error("database backup: {0}")]
     Backup(String),
+}
+
+impl StoreError {
+    /// The failure in English for the command line and the logs: what failed, on which
+    /// database, and what to do about it.
+    pub fn operator_text(&self) -> String {
+        match self {
+            Self::Missing { path } => format!(
+                "no database at {}: essbot has not run yet, or database.url names another file; \
+                 start the service (systemctl start essbot) or run `essbot db migrate` as the \
+                 essbot user to create it",
+                path.display()
+            ),
+            Self::Outdated { url, detail } => format!(
+                "the database {url} is not at this essbot's schema ({detail}): run `essbot db \
+                 migrate` as the essbot user, or restart the service (it migrates at start)"
+            ),
+            Self::Open { url, source } => open_failure(url, source),
+            Self::Migrate(e) => format!("cannot bring the database's schema up to date: {e}"),
+            Self::Database(e) if is_busy(e) => format!(
+                "the database stayed locked for more than {} s (another essbot writing at \
+                 length?): {e}",
+                BUSY_TIMEOUT.as_secs()
+            ),
+            Self::Database(e) => format!("database failure: {e}"),
+            Self::Corrupt { column, value } => format!(
+                "unreadable value in {column} ({value:?}): the database was changed by hand or \
+                 by a newer essbot"
+            ),
+            Self::NotActive => {
+                "another instance took over this database: this one stopped acting".into()
+            }
+            Self::Url { .. } | Self::Copy(_) | Self::Backup(_) => self.to_string(),
+        }
+    }
+}
+
+/// The code of a database error, when it is one: SQLite's primary result code (its extended
+/// codes, such as 1544 for a read-only folder, folded to theirs: 8), or PostgreSQL's SQLSTATE.
+fn sqlite_code(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(d) => d.code().map(|c| match c.parse::<i64>() {
+            Ok(n) => (n & 0xff).to_string(),
+            Err(_) => c.into_owned(),
+        }),
+        _ => None,
+    }
+}
+
+fn is_busy(e: &sqlx::Error) -> bool {
+    matches!(sqlite_code(e).as_deref(), Some("5" | "6" | "55P03"))
+        || e.to_string().contains("database is locked")
+}
+
+/// Why a database could not be opened, and what to do, in English.
+fn open_failure(url: &str, source: &sqlx::Error) -> String {
+    let cause = source.to_string();
+    let permission = cause.contains("ermission denied")
+        || matches!(sqlite_code(source).as_deref(), Some("8" | "14"))
+        || matches!(source, sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied);
+    if matches!(sqlite_code(source).as_deref(), Some("26")) || cause.contains("not a database") {
+        format!(
+            "{url} is not a SQLite database (damaged, or another file): stop essbot, put back a \
+             copy made by `essbot db backup` (or restore the file from your backups) in its \
+             place, then start essbot"
+        )
+    } else if permission {
+        format!(
+            "cannot open {url}: {cause}; the file and its folder belong to the essbot user: run \
+             the command as that user (sudo -u essbot essbot …)"
+        )
+    } else if url.starts_with("postgres") {
+        format!(
+            "cannot open the PostgreSQL database {url}: {cause} (is the server up and reachable, \
+             the role's password in PGPASSWORD or a pgpass file, the database created?)"
+        )
+    } else {
+        format!("cannot open the database {url}: {cause}")
+    }
+}
+
+/// Whether a command may change the database it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `status`, `milestones`, `payments`, `check`: reading only, working on a database the
+    /// user cannot write.
+    Read,
+    /// `milestones record`: writes into the existing database.
+    Write,
 }
 
 /// Handle on the database; cheap to clone (a connection pool and a few shared values).
@@ -160,7 +262,7 @@ impl Store {
     /// As [`Store::connect`].
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let url = DatabaseUrl::parse(url)?;
-        let pool = connect_pool(&url, false).await?;
+        let pool = connect_pool(&url, false, false).await?;
         let store = Self {
             pool,
             url: Arc::new(url),
@@ -176,18 +278,107 @@ impl Store {
     /// # Errors
     /// As [`Store::connect`].
     pub async fn open_existing(url: &str) -> Result<Option<Self>, StoreError> {
+        match Self::open_required(url, Access::Read).await {
+            Err(StoreError::Missing { .. }) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
+    /// Opens an existing database without creating or migrating anything, for the commands
+    /// that read it (or record into it): a SQLite file that does not exist is
+    /// [`StoreError::Missing`], a schema that is not this binary's [`StoreError::Outdated`]. Read
+    /// access works on a file the user cannot write: while essbot runs, SQLite reads through the
+    /// daemon's shared-memory file; when it does not, the file is opened as immutable.
+    ///
+    /// # Errors
+    /// As [`Store::connect`], plus [`StoreError::Missing`] and [`StoreError::Outdated`].
+    pub async fn open_required(url: &str, access: Access) -> Result<Self, StoreError> {
         let url = DatabaseUrl::parse(url)?;
         match &url {
-            DatabaseUrl::Sqlite { path: None, .. } => return Ok(None),
-            DatabaseUrl::Sqlite { path: Some(p), .. } if !p.is_file() => return Ok(None),
+            DatabaseUrl::Sqlite { path: None, .. } => {
+                return Err(StoreError::Missing {
+                    path: ":memory:".into(),
+                });
+            }
+            DatabaseUrl::Sqlite { path: Some(p), .. } if !p.is_file() => {
+                return Err(StoreError::Missing { path: p.clone() });
+            }
             _ => {}
         }
-        let pool = connect_pool(&url, true).await?;
-        Ok(Some(Self {
+        let read_only = access == Access::Read;
+        let mut pool = connect_pool(&url, read_only, false).await?;
+        if read_only && url.backend() == Backend::Sqlite {
+            // A WAL database nobody has open, in a folder this user cannot write: SQLite
+            // cannot create the shared-memory file a reader needs. Nothing writes it then
+            // (the daemon would have that file open): read it as immutable.
+            if let Err(e) = sqlx::query("SELECT count(*) FROM sqlite_master")
+                .fetch_one(&pool)
+                .await
+            {
+                if !matches!(sqlite_code(&e).as_deref(), Some("8" | "14")) {
+                    return Err(StoreError::Open {
+                        url: url.redacted(),
+                        source: e,
+                    });
+                }
+                pool.close().await;
+                pool = connect_pool(&url, true, true).await?;
+            }
+        }
+        let store = Self {
             pool,
             url: Arc::new(url),
             fence: Arc::new(AtomicI64::new(0)),
-        }))
+        };
+        store.check_schema().await?;
+        Ok(store)
+    }
+
+    /// Checks that the database has exactly the migrations this binary has.
+    async fn check_schema(&self) -> Result<(), StoreError> {
+        let migrator = match self.backend() {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let outdated = |detail: String| StoreError::Outdated {
+            url: self.url.redacted(),
+            detail,
+        };
+        let applied: Vec<i64> = match sqlx::query_scalar::<_, i64>(
+            "SELECT version FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_all(&self.pool)
+        .await
+        {
+            Ok(v) => v,
+            Err(e) if e.to_string().contains("_sqlx_migrations") => {
+                return Err(outdated("no essbot schema in it".into()));
+            }
+            Err(e) => {
+                return Err(StoreError::Open {
+                    url: self.url.redacted(),
+                    source: e,
+                });
+            }
+        };
+        let known: Vec<i64> = migrator.iter().map(|m| m.version).collect();
+        if let Some(v) = applied.iter().find(|v| !known.contains(v)) {
+            return Err(outdated(format!(
+                "it has migration {v}, which this essbot does not know: a newer essbot wrote it"
+            )));
+        }
+        let missing: Vec<String> = known
+            .iter()
+            .filter(|v| !applied.contains(v))
+            .map(i64::to_string)
+            .collect();
+        if !missing.is_empty() {
+            return Err(outdated(format!(
+                "migrations {} not applied",
+                missing.join(", ")
+            )));
+        }
+        Ok(())
     }
 
     /// Opens (creating it if missing) the SQLite file at `path`: for tests and `essbot demo`.
@@ -265,7 +456,13 @@ const SQLITE_PRAGMAS: [&str; 4] = [
     "PRAGMA busy_timeout = 10000",
 ];
 
-async fn connect_pool(url: &DatabaseUrl, read_only: bool) -> Result<AnyPool, StoreError> {
+/// The pool of a database: `read_only` for the commands that only read, `immutable` for a
+/// SQLite file that no process writes and this one cannot (see [`Store::open_required`]).
+async fn connect_pool(
+    url: &DatabaseUrl,
+    read_only: bool,
+    immutable: bool,
+) -> Result<AnyPool, StoreError> {
     sqlx::any::install_default_drivers();
     let open_err = |source| StoreError::Open {
         url: url.redacted(),
@@ -277,7 +474,8 @@ async fn connect_pool(url: &DatabaseUrl, read_only: bool) -> Result<AnyPool, Sto
             let options = SqliteConnectOptions::from_str(text)
                 .map_err(open_err)?
                 .create_if_missing(!read_only)
-                .read_only(read_only);
+                .read_only(read_only)
+                .immutable(immutable);
             let any = AnyConnectOptions::from_url(&options.to_url_lossy()).map_err(open_err)?;
             AnyPoolOptions::new()
                 .max_connections(POOL_SIZE)

@@ -413,6 +413,12 @@ async fn db_backup_writes_a_consistent_copy() {
     .await
     .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // Full of applicants' data: readable by its owner only, whatever the umask.
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let copy = essbot::store::Store::open_file(&backup).await.unwrap();
     assert_eq!(
         essbot::precheck::stored_checks(&copy).await.unwrap().len(),
@@ -684,4 +690,133 @@ fn completions_and_manual_pages_come_from_the_command_line() {
             "the .deb does not ship {shipped}"
         );
     }
+}
+
+/// The read commands never create nor migrate a database: on a missing one they say so and
+/// leave nothing behind; on one another user owns (the service's, read by root or an operator)
+/// they read it without writing a byte; on an outdated or damaged one they say what to do.
+#[tokio::test(flavor = "multi_thread")]
+async fn read_commands_never_create_a_database_and_read_one_they_cannot_write() {
+    let sandbox = demo_sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &sandbox.url());
+    let db = dir.path().join("essbot.db");
+    for args in [
+        &["status"][..],
+        &["milestones"][..],
+        &["payments"][..],
+        &["db", "backup", "/nonexistent/x.db"][..],
+    ] {
+        let out = run_blocking(args, &config, None).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("no database at {}", db.display())),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("essbot db migrate"), "{stderr}");
+        assert!(!db.exists(), "{args:?} created the database");
+        assert!(!dir.path().join("essbot.db-wal").exists());
+    }
+
+    // A cycle creates it; then the folder and the file belong to someone else (the service's
+    // user), and nobody has it open.
+    let out = run_blocking(&["run", "--once"], &config, Some(DEMO_TOKEN)).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for args in [&["status"][..], &["milestones"][..], &["payments"][..]] {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_essbot"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?} as another user: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+    let after: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(before, after, "a read command wrote beside the database");
+
+    // One migration short: the read commands do not migrate, they say how.
+    let store = essbot::store::Store::open_file(&db).await.unwrap();
+    sqlx::query(
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT max(version) FROM _sqlx_migrations)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.close().await;
+    let out = run_blocking(&["status"], &config, None).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("not applied") && stderr.contains("essbot db migrate"),
+        "{stderr}"
+    );
+
+    // A damaged file: named, with the way back.
+    std::fs::write(
+        &db,
+        b"this is not a database at all, just some bytes of text",
+    )
+    .unwrap();
+    let _ = std::fs::remove_file(dir.path().join("essbot.db-wal"));
+    let _ = std::fs::remove_file(dir.path().join("essbot.db-shm"));
+    let out = run_blocking(&["status"], &config, None).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is not a SQLite database"), "{stderr}");
+    assert!(stderr.contains("essbot db backup"), "{stderr}");
+    assert_eq!(
+        stderr.matches("not a SQLite database").count(),
+        1,
+        "said once: {stderr}"
+    );
+}
+
+/// A daemon that cannot write its database's folder says it is a permission matter and who
+/// should run it, never "another essbot may be running".
+#[tokio::test(flavor = "multi_thread")]
+async fn run_without_the_right_to_write_its_folder_says_so() {
+    let sandbox = demo_sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &sandbox.url());
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = config.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_essbot"))
+            .args(["run", "--once", "--config"])
+            .arg(&cfg)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("ESSBOT_DS_TOKEN", DEMO_TOKEN)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("ermission denied"), "{stderr}");
+    assert!(stderr.contains("essbot user"), "{stderr}");
+    assert!(!stderr.contains("another essbot"), "{stderr}");
 }

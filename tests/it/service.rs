@@ -322,3 +322,58 @@ async fn sighup_reloads_the_configuration_and_never_kills_the_daemon() {
     );
     assert!(status.1.contains("ds.page_size"), "{}", status.1);
 }
+
+/// After a restart, before any cycle, `/metrics` already says the open findings by rule (read
+/// from the database), not nothing until the next cycle checks something.
+#[tokio::test(flavor = "multi_thread")]
+async fn open_findings_are_in_the_metrics_right_after_a_restart() {
+    let sandbox = demo_sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config(dir.path(), &sandbox.url(), port);
+    let once = Command::new(env!("CARGO_BIN_EXE_essbot"))
+        .args(["run", "--once", "--config"])
+        .arg(&cfg)
+        .env_clear()
+        .env("ESSBOT_DS_TOKEN", DEMO_TOKEN)
+        .output()
+        .unwrap();
+    assert!(
+        once.status.success(),
+        "{}",
+        String::from_utf8_lossy(&once.stderr)
+    );
+    // The daemon's schedule now fires once a year: no cycle runs while the test looks.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("*/2 * * * * *", "0 0 0 1 1 *")).unwrap();
+    let mut daemon = spawn_run(&cfg);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let scraped = loop {
+        if let Some(s) = scrape(port).await {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no /metrics");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(value(&scraped, "essbot_cycles_total", None), 0.0);
+    // The demo data set raises LI-ADH-01 on dossiers 12 and 22 (and it is open on others as
+    // information): at least two.
+    assert!(
+        value(&scraped, "essbot_findings", Some(("rule", "LI-ADH-01"))) >= 2.0,
+        "{:?}",
+        scraped
+            .samples
+            .iter()
+            .filter(|s| s.metric == "essbot_findings")
+            .collect::<Vec<_>>()
+    );
+    // Every rule has its line, zero or not.
+    let rules = scraped
+        .samples
+        .iter()
+        .filter(|s| s.metric == "essbot_findings")
+        .count();
+    assert_eq!(rules, essbot::rules::RuleId::ALL.len());
+    sigterm(&daemon);
+    wait_exit(&mut daemon, Duration::from_secs(20));
+}
