@@ -65,7 +65,7 @@ pub enum CommandError {
     #[error("données de référence : {0}")]
     Reference(#[from] ReferenceError),
     /// The local store exists but could not be read.
-    #[error("lecture de la base locale {path} impossible : {source}")]
+    #[error("lecture de la base de données {path} impossible : {source}")]
     Store {
         /// The database file (or server, password hidden).
         path: String,
@@ -382,7 +382,7 @@ pub fn render_text(outcome: &CheckOutcome) -> String {
         out.push_str("\nConfiguration : ");
         out.push_str(note);
     }
-    out.push_str("\nRien n'a été écrit (ni sur DS, ni dans la base locale).\n");
+    out.push_str("\nRien n'a été écrit (ni sur DS, ni dans la base de données).\n");
     out
 }
 
@@ -396,7 +396,7 @@ fn kind_libelle(kind: &str) -> &'static str {
 fn projects_line(outcome: &CheckOutcome) -> String {
     let mut line = match &outcome.projects {
         Projects::Store { path, lettres } => format!(
-            "Autres projets : {lettres} lettre{s} d'intention lue{s} dans la base locale {path}.",
+            "Autres projets : {lettres} lettre{s} d'intention lue{s} dans la base de données {path}.",
             s = if *lettres > 1 { "s" } else { "" }
         ),
         Projects::Absent { path } => format!(

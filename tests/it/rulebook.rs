@@ -247,7 +247,7 @@ async fn check_prints_the_french_report_and_writes_nothing() {
     assert!(text.contains("Base locale absente"), "{text}");
     assert!(text.contains("(LI-TERR-02) est partielle"), "{text}");
     assert!(
-        text.contains("Rien n'a été écrit (ni sur DS, ni dans la base locale)."),
+        text.contains("Rien n'a été écrit (ni sur DS, ni dans la base de données)."),
         "{text}"
     );
     // Nothing written: no mutation on DS, no database created.
@@ -323,7 +323,7 @@ async fn check_reads_the_other_projects_from_the_store_without_writing_to_it() {
         "{human}"
     );
     assert!(
-        human.contains("lettres d'intention lues dans la base locale"),
+        human.contains("lettres d'intention lues dans la base de données"),
         "{human}"
     );
     assert_eq!(count().await, before);
